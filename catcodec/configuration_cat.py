@@ -1,0 +1,183 @@
+"""`CATConfig`: every size and rate of a CAT codec, in the Hugging Face config convention.
+
+The encoder is a list of stages (index 0 runs at the patch rate, each later stage at half the rate of
+the one before); the decoder mirrors it. Lists are given in encoder order for both sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+# Fields that change what the weights compute; the hash over them identifies which codes a model reads.
+_ARCHITECTURE_FIELDS = (
+    "sampling_rate",
+    "patch_size",
+    "merge_factor",
+    "stage_dims",
+    "stage_layers",
+    "stage_heads",
+    "stage_output_dims",
+    "decoder_stage_dims",
+    "decoder_stage_layers",
+    "decoder_stage_heads",
+    "mlp_ratio",
+    "attention_window_seconds",
+    "rope_theta",
+    "layer_norm_eps",
+    "num_quantizers",
+    "codebook_size",
+    "codebook_dim",
+    "quantizer_dim",
+)
+
+
+@strict
+class CATConfig(PreTrainedConfig):
+    r"""
+    Configuration of a [`CATModel`] (Causal Audio Tokenizer with Transformer).
+
+    Defaults give the published reference size (24 kHz, 240-sample patches, 4 stages, 12.5 frames/s,
+    32 x 1024 factorized RVQ, about 1.7 B parameters). See `catcodec.presets` for named sizes.
+
+    Args:
+        sampling_rate: audio rate in Hz the model reads and writes.
+        patch_size: samples per patch; a bias-free Linear maps a patch to the first stage's width.
+        merge_factor: neighbouring frames merged ("patch 2") between encoder stages, split in the decoder.
+        stage_dims / stage_layers / stage_heads: width, depth and heads of each encoder stage.
+        stage_output_dims: width each encoder stage projects to before the merge; the last one is the
+            quantizer's input and output width.
+        decoder_stage_dims / decoder_stage_layers / decoder_stage_heads: the decoder's own sizes, in
+            encoder order; `None` mirrors the encoder.
+        mlp_ratio: hidden width of the GELU MLP as a multiple of the stage width.
+        layer_scale_init: initial value of the LayerScale vectors of every residual branch.
+        attention_window_seconds: causal sliding attention window, in seconds of audio, for every stage.
+        rope_theta: RoPE base period.
+        num_quantizers: residual VQ layers (the maximum bitrate); any prefix 1..num_quantizers decodes.
+        codebook_size / codebook_dim: entries per codebook and the low dimension codes are looked up in.
+        quantizer_dim: width of the residual stream inside the quantizer.
+        quantizer_dropout: fraction of training items quantized with a random number of layers.
+        commitment_loss_weight / codebook_loss_weight: weights of the VQ losses in `forward`'s `loss`.
+        initializer_range: std of the truncated-normal init of Linear weights.
+    """
+
+    model_type = "cat"
+
+    sampling_rate: int = 24000
+    patch_size: int = 240
+    merge_factor: int = 2
+    stage_dims: list[int] | tuple[int, ...] = (768, 768, 768, 1280)
+    stage_layers: list[int] | tuple[int, ...] = (12, 12, 12, 32)
+    stage_heads: list[int] | tuple[int, ...] = (12, 12, 12, 20)
+    stage_output_dims: list[int] | tuple[int, ...] = (384, 384, 640, 768)
+    decoder_stage_dims: list[int] | tuple[int, ...] | None = None
+    decoder_stage_layers: list[int] | tuple[int, ...] | None = None
+    decoder_stage_heads: list[int] | tuple[int, ...] | None = None
+    mlp_ratio: float = 4.0
+    layer_scale_init: float = 0.01
+    attention_window_seconds: float = 10.0
+    rope_theta: float = 10000.0
+    layer_norm_eps: float = 1e-5
+    num_quantizers: int = 32
+    codebook_size: int = 1024
+    codebook_dim: int = 8
+    quantizer_dim: int = 512
+    quantizer_dropout: float = 0.5
+    commitment_loss_weight: float = 0.25
+    codebook_loss_weight: float = 1.0
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        for name in ("stage_dims", "stage_layers", "stage_heads", "stage_output_dims"):
+            setattr(self, name, [int(v) for v in getattr(self, name)])
+        for name, source in (
+            ("decoder_stage_dims", "stage_dims"),
+            ("decoder_stage_layers", "stage_layers"),
+            ("decoder_stage_heads", "stage_heads"),
+        ):
+            value = getattr(self, name)
+            setattr(self, name, [int(v) for v in (getattr(self, source) if value is None else value)])
+        super().__post_init__(**kwargs)
+        self._check()
+
+    def _check(self) -> None:
+        """Refuse inconsistent sizes with a message that says which field to fix."""
+        n = len(self.stage_dims)
+        for name in (
+            "stage_layers",
+            "stage_heads",
+            "stage_output_dims",
+            "decoder_stage_dims",
+            "decoder_stage_layers",
+            "decoder_stage_heads",
+        ):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"CATConfig.{name} has {len(getattr(self, name))} entries, stage_dims has {n}")
+        for side, dims, heads in (
+            ("encoder", self.stage_dims, self.stage_heads),
+            ("decoder", self.decoder_stage_dims, self.decoder_stage_heads),
+        ):
+            for i, (d, h) in enumerate(zip(dims, heads)):
+                if d % h or (d // h) % 2:
+                    raise ValueError(f"{side} stage {i}: width {d} must split into {h} heads of even size (RoPE)")
+        if not 1 <= self.num_quantizers <= 64:
+            raise ValueError(f"CATConfig.num_quantizers must be in 1..64, got {self.num_quantizers}")
+        if self.codebook_size < 2:
+            raise ValueError(f"CATConfig.codebook_size must be >= 2, got {self.codebook_size}")
+        if self.patch_size < 1 or self.merge_factor < 1:
+            raise ValueError("CATConfig.patch_size and merge_factor must be positive")
+        if not 0.0 <= self.quantizer_dropout <= 1.0:
+            raise ValueError(f"CATConfig.quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
+
+    # ---- derived sizes -------------------------------------------------------------------------
+    @property
+    def num_stages(self) -> int:
+        return len(self.stage_dims)
+
+    @property
+    def hop_length(self) -> int:
+        """Samples per code frame: patch_size * merge_factor ** (stages - 1)."""
+        return self.patch_size * self.merge_factor ** (self.num_stages - 1)
+
+    @property
+    def frame_rate(self) -> float:
+        """Code frames per second (12.5 for both presets)."""
+        return self.sampling_rate / self.hop_length
+
+    def stage_rate(self, stage: int) -> float:
+        """Tokens per second at encoder stage `stage` (0 = patch rate)."""
+        return self.sampling_rate / (self.patch_size * self.merge_factor**stage)
+
+    def tokens_per_frame(self, stage: int) -> int:
+        """Tokens of stage `stage` that make up one code frame."""
+        return self.merge_factor ** (self.num_stages - 1 - stage)
+
+    def window_tokens(self, stage: int) -> int:
+        """Attention window of stage `stage` in tokens (the token itself included)."""
+        return max(1, int(round(self.attention_window_seconds * self.stage_rate(stage))))
+
+    @property
+    def encoder_input_dims(self) -> list[int]:
+        """Width entering each encoder stage: a patch, then merged outputs of the stage before."""
+        return [self.patch_size] + [self.merge_factor * d for d in self.stage_output_dims[:-1]]
+
+    @property
+    def bits_per_code(self) -> float:
+        return math.log2(self.codebook_size)
+
+    def bitrate(self, num_quantizers: int | None = None) -> float:
+        """Bits per second when `num_quantizers` codebooks are kept (125 bps per layer at 12.5 Hz, 1024 codes)."""
+        n = self.num_quantizers if num_quantizers is None else num_quantizers
+        return self.frame_rate * n * self.bits_per_code
+
+    def architecture_hash(self) -> str:
+        """Short hash of the fields that define what codes mean; stored with every codes file."""
+        payload = {k: getattr(self, k) for k in _ARCHITECTURE_FIELDS}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+__all__ = ["CATConfig"]

@@ -1,0 +1,109 @@
+"""The two halves of a CAT codec around its quantizer.
+
+Encoder: waveform -> patches -> stage 0 -> merge -> stage 1 -> ... -> latents at the frame rate.
+Decoder: latents -> stage K-1 -> split -> ... -> stage 0 -> patches -> waveform.
+Merges and splits are pure reshapes ("patch 2"); the Linear projections of the stages do the mixing.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..configuration_cat import CATConfig
+from .transformer import TransformerStage
+
+
+def patchify(wav: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """[B, 1, T] (T a multiple of patch_size) -> [B, T / patch_size, patch_size]."""
+    b, _, t = wav.shape
+    return wav.reshape(b, t // patch_size, patch_size)
+
+
+def unpatchify(patches: torch.Tensor) -> torch.Tensor:
+    """[B, N, patch_size] -> [B, 1, N * patch_size]."""
+    b, n, p = patches.shape
+    return patches.reshape(b, 1, n * p)
+
+
+def merge_frames(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """[B, T, C] -> [B, T / factor, factor * C]: concatenate each group of neighbouring frames."""
+    b, t, c = x.shape
+    return x.reshape(b, t // factor, factor * c)
+
+
+def split_frames(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """[B, T, factor * C] -> [B, factor * T, C]: the inverse of `merge_frames`."""
+    b, t, c = x.shape
+    return x.reshape(b, t * factor, c // factor)
+
+
+def _stage_kwargs(config: CATConfig, stage: int) -> dict:
+    return dict(
+        window=config.window_tokens(stage),
+        mlp_ratio=config.mlp_ratio,
+        layer_scale_init=config.layer_scale_init,
+        rope_theta=config.rope_theta,
+        eps=config.layer_norm_eps,
+    )
+
+
+class CATEncoder(nn.Module):
+    """Waveform [B, 1, T] (T a multiple of hop_length) -> latents [B, frames, stage_output_dims[-1]]."""
+
+    def __init__(self, config: CATConfig) -> None:
+        super().__init__()
+        self.patch_size = config.patch_size
+        self.merge_factor = config.merge_factor
+        self.stages = nn.ModuleList(
+            TransformerStage(
+                input_dim=config.encoder_input_dims[i],
+                dim=config.stage_dims[i],
+                output_dim=config.stage_output_dims[i],
+                num_layers=config.stage_layers[i],
+                num_heads=config.stage_heads[i],
+                **_stage_kwargs(config, i),
+            )
+            for i in range(config.num_stages)
+        )
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        x = patchify(wav, self.patch_size)
+        for i, stage in enumerate(self.stages):
+            if i > 0:
+                x = merge_frames(x, self.merge_factor)
+            x = stage(x)
+        return x
+
+
+class CATDecoder(nn.Module):
+    """Latents [B, frames, stage_output_dims[-1]] -> waveform [B, 1, frames * hop_length].
+
+    `stages[i]` mirrors encoder stage i (same rate); they run from the last to the first.
+    """
+
+    def __init__(self, config: CATConfig) -> None:
+        super().__init__()
+        self.merge_factor = config.merge_factor
+        self.stages = nn.ModuleList(
+            TransformerStage(
+                input_dim=config.stage_output_dims[i],
+                dim=config.decoder_stage_dims[i],
+                output_dim=config.encoder_input_dims[i],
+                num_layers=config.decoder_stage_layers[i],
+                num_heads=config.decoder_stage_heads[i],
+                **_stage_kwargs(config, i),
+            )
+            for i in range(config.num_stages)
+        )
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        x = latents
+        for i in reversed(range(len(self.stages))):
+            x = self.stages[i](x)
+            if i > 0:
+                x = split_frames(x, self.merge_factor)
+        return unpatchify(x)
+
+
+__all__ = ["CATEncoder", "CATDecoder", "patchify", "unpatchify", "merge_frames", "split_frames"]

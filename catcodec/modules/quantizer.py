@@ -1,0 +1,149 @@
+"""Factorized residual vector quantizer (after DAC's improved RVQ).
+
+Each layer projects the residual to a low dimension (8), L2-normalises it, picks the nearest
+L2-normalised codebook entry by cosine, and projects back. Codebooks are trained by gradient (no EMA):
+the codebook loss pulls entries to the encoder output, the commitment loss the other way, and a
+straight-through estimator passes gradients around the argmax. Quantizer dropout trains every prefix
+of layers, so any `num_quantizers` from 1 to the maximum decodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class QuantizerOutput:
+    quantized: torch.Tensor  # [B, T, output_dim] decoder input (straight-through in training)
+    codes: torch.Tensor  # [B, K, T] long
+    commitment_loss: torch.Tensor  # scalar
+    codebook_loss: torch.Tensor  # scalar
+    latents: torch.Tensor  # [B, T, quantizer_dim] the residual stream before the first layer
+
+
+class FactorizedVectorQuantizer(nn.Module):
+    """One RVQ layer: dim -> codebook_dim, cosine nearest neighbour among codebook_size codes, -> dim."""
+
+    def __init__(self, dim: int, codebook_size: int, codebook_dim: int) -> None:
+        super().__init__()
+        self.in_proj = nn.Linear(dim, codebook_dim)
+        self.out_proj = nn.Linear(codebook_dim, dim)
+        self.codebook = nn.Embedding(codebook_size, codebook_dim)
+
+    def normalized_codebook(self) -> torch.Tensor:
+        return F.normalize(self.codebook.weight, dim=-1)
+
+    def encode(self, residual: torch.Tensor) -> torch.Tensor:
+        """[B, T, dim] -> codes [B, T]."""
+        z = F.normalize(self.in_proj(residual), dim=-1)
+        return (z @ self.normalized_codebook().t()).argmax(dim=-1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [B, T] -> [B, T, dim]."""
+        return self.out_proj(F.embedding(codes, self.normalized_codebook()))
+
+    def forward(self, residual: torch.Tensor):
+        """Quantize with a straight-through gradient; returns (output [B,T,dim], codes, commit [B,T], codebook [B,T])."""
+        z_e = F.normalize(self.in_proj(residual), dim=-1)
+        codebook = self.normalized_codebook()
+        codes = (z_e.detach() @ codebook.t()).argmax(dim=-1)
+        z_q = F.embedding(codes, codebook)
+        commitment = (z_e - z_q.detach()).pow(2).mean(-1)
+        codebook_loss = (z_q - z_e.detach()).pow(2).mean(-1)
+        z_q = z_e + (z_q - z_e).detach()
+        return self.out_proj(z_q), codes, commitment, codebook_loss
+
+
+class ResidualVectorQuantizer(nn.Module):
+    """input_dim -> quantizer_dim, K factorized layers on the residual, -> input_dim."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        dim: int,
+        num_quantizers: int,
+        codebook_size: int,
+        codebook_dim: int,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.num_quantizers = num_quantizers
+        self.codebook_size = codebook_size
+        self.dropout = dropout
+        self.input_proj = nn.Linear(input_dim, dim)
+        self.output_proj = nn.Linear(dim, input_dim)
+        self.layers = nn.ModuleList(
+            FactorizedVectorQuantizer(dim, codebook_size, codebook_dim) for _ in range(num_quantizers)
+        )
+
+    def check_num_quantizers(self, n: int | None) -> int:
+        if n is None:
+            return self.num_quantizers
+        if not isinstance(n, int) or not 1 <= n <= self.num_quantizers:
+            raise ValueError(f"num_quantizers must be an integer in 1..{self.num_quantizers}, got {n!r}")
+        return n
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, num_quantizers: int | None = None) -> torch.Tensor:
+        """x [B, T, input_dim] -> codes [B, K, T]."""
+        n = self.check_num_quantizers(num_quantizers)
+        residual = self.input_proj(x)
+        codes = []
+        for layer in self.layers[:n]:
+            c = layer.encode(residual)
+            residual = residual - layer.decode(c)
+            codes.append(c)
+        return torch.stack(codes, dim=1)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [B, K, T] (any K <= num_quantizers) -> [B, T, input_dim]."""
+        if codes.dim() != 3:
+            raise ValueError(f"audio_codes must be [batch, num_quantizers, frames], got shape {tuple(codes.shape)}")
+        k = self.check_num_quantizers(codes.shape[1])
+        if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
+            raise ValueError(f"audio_codes must lie in 0..{self.codebook_size - 1}")
+        out = self.layers[0].decode(codes[:, 0])
+        for i in range(1, k):
+            out = out + self.layers[i].decode(codes[:, i])
+        return self.output_proj(out)
+
+    def forward(self, x: torch.Tensor, num_quantizers: int | None = None) -> QuantizerOutput:
+        """Training/analysis pass. In training mode, a `dropout` fraction of items keeps a random number
+        of layers (1..K); the layers they skip still run but contribute and are penalised zero, so every
+        parameter takes part in every step (no DDP unused-parameter errors)."""
+        n = self.check_num_quantizers(num_quantizers)
+        b, t, _ = x.shape
+        latents = self.input_proj(x)
+        keep = torch.full((b,), n, device=x.device)
+        if self.training and self.dropout > 0:
+            random_n = torch.randint(1, n + 1, (b,), device=x.device)
+            use_random = torch.rand(b, device=x.device) < self.dropout
+            keep = torch.where(use_random, random_n, keep)
+        residual = latents
+        quantized = torch.zeros_like(latents)
+        commitment = latents.new_zeros(())
+        codebook = latents.new_zeros(())
+        codes = []
+        for i, layer in enumerate(self.layers[:n]):
+            active = (keep > i).to(latents.dtype)[:, None]  # [B, 1]
+            out, c, commit_i, codebook_i = layer(residual)
+            out = out * active[..., None]
+            quantized = quantized + out
+            residual = residual - out
+            commitment = commitment + (commit_i * active).sum() / (t * b)
+            codebook = codebook + (codebook_i * active).sum() / (t * b)
+            codes.append(c)
+        return QuantizerOutput(
+            quantized=self.output_proj(quantized),
+            codes=torch.stack(codes, dim=1),
+            commitment_loss=commitment,
+            codebook_loss=codebook,
+            latents=latents,
+        )
+
+
+__all__ = ["ResidualVectorQuantizer", "FactorizedVectorQuantizer", "QuantizerOutput"]
