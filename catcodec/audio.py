@@ -208,7 +208,10 @@ def save_audio(path: PathLike, wav: Waveform, sampling_rate: int) -> None:
     data = np.clip(data, -1.0, 1.0)  # a new array: never modify the caller's buffer
 
     fmt, subtype = _WRITE_FORMATS[ext]
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AudioError(f"cannot write {_quote(path)}: {_reason(exc)}") from exc
     # Create the temp file ourselves (O_EXCL, mode 0o666 & ~umask) so the final file gets the
     # usual permissions, unlike tempfile.mkstemp's 0o600.
     while True:

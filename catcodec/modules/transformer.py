@@ -175,8 +175,8 @@ class TransformerStage(StreamingModule):
     """Linear in -> causal Transformer blocks -> LayerNorm -> Linear out, at one token rate.
 
     `window` is the attention span in tokens. While streaming, input is processed in pieces of at most
-    `window` tokens and each layer's ring buffer holds `2 * window - 1` entries, exactly what the oldest
-    query of a piece may still see.
+    `piece = ceil(window / 4)` tokens and each layer's ring buffer holds `window + piece - 1` entries: what the
+    oldest query of a piece may still see, with little beyond it for the attention to skip.
     """
 
     def __init__(
@@ -205,8 +205,13 @@ class TransformerStage(StreamingModule):
         self.output_proj = nn.Linear(dim, output_dim, bias=False)
 
     @property
+    def stream_piece(self) -> int:
+        """Most tokens a streaming step processes at once (longer chunks are cut into such pieces)."""
+        return -(-self.window // 4)
+
+    @property
     def ring_capacity(self) -> int:
-        return 2 * self.window - 1
+        return self.window + self.stream_piece - 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, T, input_dim] -> [B, T, output_dim]; causal: output t depends on inputs <= t only."""
@@ -235,7 +240,7 @@ class TransformerStage(StreamingModule):
         if x.shape[0] != self._streaming_batch_size:
             raise ValueError(f"streaming batch size is {self._streaming_batch_size}, got a chunk of batch {x.shape[0]}")
         outs = []
-        for piece in x.split(self.window, dim=1):
+        for piece in x.split(self.stream_piece, dim=1):
             h = self.input_proj(piece)
             if self._streaming_state is None:  # first call: the ring buffers take the activations' dtype
                 self._streaming_state = self._new_state(x.shape[0], h.dtype, x.device)

@@ -1,0 +1,5 @@
+"""`python -m catcodec ...` is the `catcodec` command."""
+
+from .cli import main
+
+raise SystemExit(main())
