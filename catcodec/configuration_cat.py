@@ -117,13 +117,14 @@ class CATConfig(PreTrainedConfig):
         ):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"CATConfig.{name} has {len(getattr(self, name))} entries, stage_dims has {n}")
-        for side, dims, heads in (
-            ("encoder", self.stage_dims, self.stage_heads),
-            ("decoder", self.decoder_stage_dims, self.decoder_stage_heads),
-        ):
+        for side, prefix in (("encoder", ""), ("decoder", "decoder_")):
+            dims, heads = getattr(self, f"{prefix}stage_dims"), getattr(self, f"{prefix}stage_heads")
             for i, (d, h) in enumerate(zip(dims, heads)):
-                if d % h or (d // h) % 2:
-                    raise ValueError(f"{side} stage {i}: width {d} must split into {h} heads of even size (RoPE)")
+                if h < 1 or d % h or (d // h) % 2:
+                    raise ValueError(
+                        f"{side} stage {i}: CATConfig.{prefix}stage_dims[{i}] = {d} must split into "
+                        f"CATConfig.{prefix}stage_heads[{i}] = {h} heads of even size (RoPE)"
+                    )
         if not 1 <= self.num_quantizers <= 64:
             raise ValueError(f"CATConfig.num_quantizers must be in 1..64, got {self.num_quantizers}")
         if self.codebook_size < 2:

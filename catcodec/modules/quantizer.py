@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -83,7 +84,9 @@ class ResidualVectorQuantizer(nn.Module):
     def check_num_quantizers(self, n: int | None) -> int:
         if n is None:
             return self.num_quantizers
-        if not isinstance(n, int) or not 1 <= n <= self.num_quantizers:
+        if isinstance(n, (torch.Tensor, np.integer)) and not isinstance(n, bool) and np.ndim(n) == 0 and not torch.is_floating_point(torch.as_tensor(n)):
+            n = int(n)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= self.num_quantizers:
             raise ValueError(f"num_quantizers must be an integer in 1..{self.num_quantizers}, got {n!r}")
         return n
 

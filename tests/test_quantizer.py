@@ -1,0 +1,217 @@
+"""Tests for catcodec.modules.quantizer: factorized residual VQ, prefixes, straight-through gradients,
+VQ losses and quantizer dropout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from catcodec.modules.quantizer import FactorizedVectorQuantizer, ResidualVectorQuantizer
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+K, SIZE = 8, 64
+
+
+def _rvq(dropout: float = 0.0, seed: int = 0) -> ResidualVectorQuantizer:
+    torch.manual_seed(seed)
+    return ResidualVectorQuantizer(input_dim=24, dim=32, num_quantizers=K, codebook_size=SIZE, codebook_dim=8, dropout=dropout)
+
+
+def _x(b: int = 3, t: int = 20, seed: int = 1, dim: int = 24) -> torch.Tensor:
+    return torch.randn(b, t, dim, generator=torch.Generator().manual_seed(seed))
+
+
+def test_codes_shape_and_range():
+    q = _rvq().eval()
+    x = _x(b=3, t=20)
+    codes = q.encode(x)
+    assert codes.shape == (3, K, 20)
+    assert codes.dtype == torch.long
+    assert int(codes.min()) >= 0 and int(codes.max()) <= SIZE - 1
+    assert len(torch.unique(codes)) > 10  # uses many entries, not one constant code
+    out = q(x)
+    assert out.codes.shape == (3, K, 20)
+    assert out.quantized.shape == x.shape
+    assert out.latents.shape == (3, 20, 32)
+
+
+def test_encode_prefix_equals_full_rows():
+    q = _rvq().eval()
+    x = _x()
+    full = q.encode(x)
+    for n in range(1, K + 1):
+        part = q.encode(x, num_quantizers=n)
+        assert part.shape == (3, n, 20)
+        assert torch.equal(part, full[:, :n])
+
+
+def test_decode_uses_prefix_of_layers():
+    q = _rvq().eval()
+    x = _x()
+    codes = q.encode(x)
+    with torch.no_grad():
+        outs = []
+        for n in range(1, K + 1):
+            got = q.decode(codes[:, :n])
+            manual = q.output_proj(sum(q.layers[i].decode(codes[:, i]) for i in range(n)))
+            torch.testing.assert_close(got, manual, atol=1e-6, rtol=1e-6)
+            assert got.shape == x.shape
+            outs.append(got)
+        # each added layer changes the reconstruction
+        for a, b in zip(outs, outs[1:]):
+            assert (a - b).abs().max() > 1e-6
+
+
+def test_decode_validates_codes():
+    q = _rvq().eval()
+    codes = q.encode(_x())
+    with pytest.raises(ValueError, match=r"0\.\.63"):
+        q.decode(codes.clamp(max=SIZE - 1) + SIZE)
+    with pytest.raises(ValueError, match=r"0\.\.63"):
+        q.decode(codes - SIZE)
+    with pytest.raises(ValueError, match=r"1\.\.8"):
+        q.decode(torch.zeros(1, K + 1, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="frames"):
+        q.decode(codes[:, 0])
+
+
+def test_reconstruction_error_decreases_with_layers():
+    """After a short training run (with quantizer dropout, so every prefix trains), each extra layer
+    lowers the mean reconstruction error."""
+    q = _rvq(dropout=0.5, seed=0)
+    opt = torch.optim.Adam(q.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(5)
+    q.train()
+    for _ in range(60):
+        xb = torch.randn(8, 32, 24, generator=gen)
+        out = q(xb)
+        loss = (out.quantized - xb).pow(2).mean() + 0.25 * out.commitment_loss + out.codebook_loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    q.eval()
+    x = _x(b=4, t=50, seed=9)
+    with torch.no_grad():
+        recon = [q.decode(q.encode(x, n)) for n in range(1, K + 1)]
+    errs = [float((r - x).pow(2).mean()) for r in recon]
+    residual_norms = [float((x - r).norm(dim=-1).mean()) for r in recon]  # per-vector residual norm, mean
+    assert all(b < a for a, b in zip(errs, errs[1:])), errs
+    assert all(b <= a for a, b in zip(residual_norms, residual_norms[1:])), residual_norms
+    assert errs[-1] < 0.75 * errs[0], errs
+
+
+def test_straight_through_gradient_reaches_input():
+    q = _rvq().train()
+    x = _x().requires_grad_(True)
+    out = q(x)
+    out.quantized.pow(2).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_straight_through_is_identity_around_argmax():
+    """The gradient of one layer's output w.r.t. its input is that of the un-quantized path
+    out_proj(normalize(in_proj(r)))."""
+    torch.manual_seed(0)
+    layer = FactorizedVectorQuantizer(dim=16, codebook_size=SIZE, codebook_dim=8)
+    r = torch.randn(2, 7, 16, requires_grad=True)
+    w = torch.randn(2, 7, 16)
+    out, codes, commit, cb = layer(r)
+    (out * w).sum().backward()
+    g_st = r.grad.clone()
+    r.grad = None
+    (layer.out_proj(F.normalize(layer.in_proj(r), dim=-1)) * w).sum().backward()
+    torch.testing.assert_close(g_st, r.grad)
+    # forward value is the quantized one
+    torch.testing.assert_close(out, layer.decode(codes), atol=1e-6, rtol=1e-5)
+
+
+def test_codebook_and_commitment_losses_route_gradients():
+    q = _rvq().train()
+    x = _x()
+    out = q(x)
+    out.codebook_loss.backward(retain_graph=True)
+    for layer in q.layers:
+        assert layer.codebook.weight.grad is not None and layer.codebook.weight.grad.abs().sum() > 0
+        assert layer.in_proj.weight.grad is None  # the codebook loss leaves the encoder side alone
+    q.zero_grad(set_to_none=True)
+    out.commitment_loss.backward()
+    for layer in q.layers:
+        assert layer.codebook.weight.grad is None  # the commitment loss leaves the codebook alone
+        assert layer.in_proj.weight.grad is not None and layer.in_proj.weight.grad.abs().sum() > 0
+
+
+def test_vq_losses_positive_finite_and_zero_on_codebook():
+    q = _rvq().train()
+    out = q(_x())
+    for loss in (out.commitment_loss.detach(), out.codebook_loss.detach()):
+        assert loss.dim() == 0 and torch.isfinite(loss) and float(loss) > 0
+        # K layers, each a mean squared distance between unit vectors: at most 4 per layer
+        assert float(loss) <= 4 * K
+    torch.testing.assert_close(out.commitment_loss, out.codebook_loss)
+
+    # an input that lies exactly on a codebook direction costs nothing
+    torch.manual_seed(0)
+    q1 = ResidualVectorQuantizer(input_dim=8, dim=8, num_quantizers=1, codebook_size=SIZE, codebook_dim=8)
+    with torch.no_grad():
+        for lin in (q1.input_proj, q1.layers[0].in_proj):
+            lin.weight.copy_(torch.eye(8))
+            lin.bias.zero_()
+        x = 3.0 * q1.layers[0].codebook.weight[[5, 17, 42]][None]
+    out1 = q1(x)
+    assert torch.equal(out1.codes[0, 0], torch.tensor([5, 17, 42]))
+    assert out1.commitment_loss.item() < 1e-10 and out1.codebook_loss.item() < 1e-10
+
+
+def test_quantizer_dropout_train_vs_eval():
+    q = _rvq(dropout=1.0)
+    x = _x(b=64, t=6, seed=3)
+    with torch.no_grad():
+        q.eval()
+        full = q(x).quantized
+        prefixes = [q(x, num_quantizers=n).quantized for n in range(1, K + 1)]
+        # eval mode: no dropout, every item uses every layer, deterministically
+        assert torch.equal(q(x).quantized, full)
+        torch.testing.assert_close(full, q.decode(q.encode(x)), atol=1e-5, rtol=1e-5)
+
+        torch.manual_seed(123)
+        q.train()
+        dropped = q(x).quantized
+    differs = (dropped - full).abs().amax(dim=(1, 2)) > 1e-6
+    assert 16 <= int(differs.sum()) < 64  # ~7/8 of the items keep fewer than K layers
+    # each item's output is exactly the output of some prefix of layers
+    used = []
+    for i in range(64):
+        matches = [n + 1 for n, p in enumerate(prefixes) if torch.allclose(dropped[i], p[i], atol=1e-6)]
+        assert matches, f"item {i} matches no prefix"
+        used.append(matches[0])
+    assert len(set(used)) >= 4  # random layer counts, not one fixed count
+
+    q0 = _rvq(dropout=0.0).train()
+    with torch.no_grad():
+        assert torch.equal(q0(x).quantized, full)  # dropout 0 in training == eval
+
+
+def test_every_parameter_gets_a_gradient_with_dropout():
+    q = _rvq(dropout=1.0).train()
+    torch.manual_seed(7)
+    out = q(_x(b=4))
+    (out.quantized.pow(2).mean() + out.commitment_loss + out.codebook_loss).backward()
+    missing = [name for name, p in q.named_parameters() if p.grad is None]
+    assert missing == []
+
+
+@pytest.mark.parametrize("bad", [0, K + 1, 2.5, -1, "3"])
+def test_check_num_quantizers_rejects(bad):
+    q = _rvq()
+    with pytest.raises(ValueError, match=r"1\.\.8"):
+        q.check_num_quantizers(bad)
+    with pytest.raises(ValueError, match=r"1\.\.8"):
+        q.encode(_x(), num_quantizers=bad)
+
+
+def test_check_num_quantizers_accepts():
+    q = _rvq()
+    assert q.check_num_quantizers(None) == K
+    assert [q.check_num_quantizers(n) for n in range(1, K + 1)] == list(range(1, K + 1))
