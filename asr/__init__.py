@@ -1,0 +1,1 @@
+"""ASR on CAT tokens (not built yet)."""

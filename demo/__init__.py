@@ -1,0 +1,1 @@
+"""Gradio demo of the codec, TTS and ASR (not built yet)."""

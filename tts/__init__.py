@@ -1,0 +1,1 @@
+"""CAT-TTS: autoregressive text-to-speech on CAT tokens (not built yet)."""
