@@ -1,0 +1,111 @@
+"""Codec training losses: LSGAN adversarial terms, relative feature matching, and the loss weights.
+
+Every loss takes the discriminator's output list, one `(logits, features)` pair per sub-discriminator
+(`catcodec.discriminators.CodecDiscriminator`). Adversarial terms are least-squares GAN (HiFi-GAN, DAC);
+feature matching is EnCodec's relative L1. All reduce in fp32 (safe under autocast). The multi-scale mel reconstruction loss lives in
+`catcodec.mel` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+import torch
+
+from .mel import MultiScaleMelLoss
+
+DiscriminatorOutputs = Sequence[tuple[torch.Tensor, Sequence[torch.Tensor]]]
+
+
+def _check_pair(real_outputs: DiscriminatorOutputs, fake_outputs: DiscriminatorOutputs) -> None:
+    if len(real_outputs) != len(fake_outputs):
+        raise ValueError(f"{len(real_outputs)} real vs {len(fake_outputs)} fake sub-discriminator outputs")
+    if not real_outputs:
+        raise ValueError("no sub-discriminator outputs")
+
+
+def discriminator_loss(real_outputs: DiscriminatorOutputs, fake_outputs: DiscriminatorOutputs) -> torch.Tensor:
+    """LSGAN discriminator loss, summed over sub-discriminators: mean((1 - D(real))^2) + mean(D(fake)^2).
+    Pass outputs computed on detached fake audio so the generator gets no gradient from it."""
+    _check_pair(real_outputs, fake_outputs)
+    loss = real_outputs[0][0].new_zeros((), dtype=torch.float32)
+    for (real_logits, _), (fake_logits, _) in zip(real_outputs, fake_outputs):
+        loss = loss + (1 - real_logits.float()).pow(2).mean() + fake_logits.float().pow(2).mean()
+    return loss
+
+
+def generator_adversarial_loss(fake_outputs: DiscriminatorOutputs) -> torch.Tensor:
+    """LSGAN generator loss, summed over sub-discriminators: mean((1 - D(fake))^2)."""
+    if not fake_outputs:
+        raise ValueError("no sub-discriminator outputs")
+    loss = fake_outputs[0][0].new_zeros((), dtype=torch.float32)
+    for fake_logits, _ in fake_outputs:
+        loss = loss + (1 - fake_logits.float()).pow(2).mean()
+    return loss
+
+
+def feature_matching_loss(
+    real_outputs: DiscriminatorOutputs,
+    fake_outputs: DiscriminatorOutputs,
+    eps: float = 1e-8,
+    reduction: Literal["sum", "mean"] = "sum",
+) -> torch.Tensor:
+    """Relative feature matching (EnCodec): per layer mean|f_real - f_fake| / (mean|f_real| + eps), averaged
+    over each sub-discriminator's layers, then summed over sub-discriminators (`reduction="sum"`, like the
+    adversarial terms, so their ratio does not depend on how many there are) or averaged (`"mean"`,
+    EnCodec's 1/KL). Real features are detached: only the generator learns from this term."""
+    _check_pair(real_outputs, fake_outputs)
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+    loss = fake_outputs[0][0].new_zeros((), dtype=torch.float32)
+    for (_, real_feats), (_, fake_feats) in zip(real_outputs, fake_outputs):
+        if len(real_feats) != len(fake_feats) or not real_feats:
+            raise ValueError(f"feature lists differ or are empty: {len(real_feats)} real vs {len(fake_feats)} fake")
+        per_disc = fake_feats[0].new_zeros((), dtype=torch.float32)
+        for real, fake in zip(real_feats, fake_feats):
+            real, fake = real.detach().float(), fake.float()
+            per_disc = per_disc + (real - fake).abs().mean() / (real.abs().mean() + eps)
+        loss = loss + per_disc / len(real_feats)
+    return loss / len(fake_outputs) if reduction == "mean" else loss
+
+
+@dataclass
+class CodecLossWeights:
+    """Weights of the generator's loss terms (published CAT / DAC-style defaults)."""
+
+    semantic: float = 20.0  # semantic distillation / prediction head
+    reconstruction: float = 15.0  # multi-scale mel L1 (MultiScaleMelLoss)
+    commitment: float = 0.25  # quantizer commitment (encoder -> codes)
+    codebook: float = 1.0  # quantizer codebook (codes -> encoder)
+    adversarial: float = 1.0  # generator_adversarial_loss
+    feature: float = 2.0  # feature_matching_loss
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any] | None) -> CodecLossWeights:
+        """Build from a (config) mapping; missing keys keep their defaults, unknown keys are an error
+        so a misspelt weight cannot be silently ignored."""
+        values = dict(values or {})
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown loss weight(s) {unknown}; expected some of {known}")
+        parsed = {}
+        for key, value in values.items():
+            try:
+                parsed[key] = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"loss weight {key!r} must be a number, got {value!r}") from None
+            if parsed[key] < 0:
+                raise ValueError(f"loss weight {key!r} must be >= 0, got {parsed[key]}")
+        return cls(**parsed)
+
+
+__all__ = [
+    "CodecLossWeights",
+    "MultiScaleMelLoss",
+    "discriminator_loss",
+    "feature_matching_loss",
+    "generator_adversarial_loss",
+]
