@@ -1,0 +1,130 @@
+"""The contract between the generic trainer and a model package, and the registry of tasks by name.
+
+A task says what the models are (one per optimizer), what a batch is, and which loss each optimizer
+minimises. The trainer owns everything else: devices, DDP, precision, accumulation, clipping, schedules,
+checkpoints, logging. Model packages register their tasks under the entry-point group `training.tasks`
+(see pyproject.toml), so `training` never imports them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from .config import TrainConfig
+
+ENTRY_POINT_GROUP = "training.tasks"
+
+
+@dataclass
+class StepOutput:
+    """One micro-batch's losses, keyed by optimizer name, plus figures to log."""
+
+    losses: dict[str, torch.Tensor]
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+class Models:
+    """The task's models as the trainer runs them: `models[name]` is the (possibly DDP-wrapped) module to
+    call for that model's own loss; `models.raw(name)` is the bare module, for using a model without
+    training it in this loss (e.g. the discriminator inside the generator's adversarial loss)."""
+
+    def __init__(self, wrapped: dict[str, nn.Module], raw: dict[str, nn.Module]) -> None:
+        self._wrapped = wrapped
+        self._raw = raw
+
+    def __getitem__(self, name: str) -> nn.Module:
+        return self._wrapped[name]
+
+    def raw(self, name: str) -> nn.Module:
+        return self._raw[name]
+
+    def names(self) -> list[str]:
+        return list(self._raw)
+
+
+class Task:
+    """Base class of training tasks. Subclasses set `name` and implement the methods that raise."""
+
+    name: str = ""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.task_config: dict[str, Any] = dict(config.task)
+
+    # ---- what to train ----
+    def build_models(self) -> dict[str, nn.Module]:
+        """Trainable models keyed by optimizer name (the names of `config.optimizers`)."""
+        raise NotImplementedError
+
+    def build_datasets(self) -> tuple[Dataset, Dataset | None]:
+        """(train, validation or None). Items must depend only on (index, epoch), never on global RNG,
+        so that resuming and multi-process runs see the same data."""
+        raise NotImplementedError
+
+    def collate(self, items: list[Any]) -> Any:
+        raise NotImplementedError
+
+    def batch_size_of(self, batch: Any) -> int:
+        """Items in a batch (for throughput)."""
+        return len(batch)
+
+    def make_batch_sampler(self, dataset: Dataset, batch_size: int, seed: int, rank: int, world_size: int):
+        """Override for bucketing; return None to use the trainer's shuffled ResumableBatchSampler."""
+        return None
+
+    # ---- the losses ----
+    def training_step(self, models: Models, batch: Any, step: int) -> StepOutput:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def validate(self, models: Models, batches: Iterable[Any], step: int, sample_dir: Path | None) -> dict[str, float]:
+        """Validation figures; write audio samples into `sample_dir` when it is given (rank 0)."""
+        return {}
+
+    def on_save(self, models: Models, output_dir: Path, step: int) -> None:
+        """Export shippable artifacts (e.g. `save_pretrained`) next to the checkpoints; rank 0 only."""
+
+    def find_unused_parameters(self, name: str) -> bool:
+        """Whether DDP must tolerate parameters of model `name` that get no gradient in some steps."""
+        return False
+
+
+_TASKS: dict[str, Callable[[TrainConfig], Task]] = {}
+
+
+def register_task(name: str):
+    """Class decorator: make a Task available as `python -m training <name>`."""
+
+    def wrap(cls):
+        cls.name = name
+        _TASKS[name] = cls
+        return cls
+
+    return wrap
+
+
+def available_tasks() -> list[str]:
+    _load_entry_points()
+    return sorted(_TASKS)
+
+
+def get_task(name: str) -> Callable[[TrainConfig], Task]:
+    if name not in _TASKS:
+        _load_entry_points()
+    if name not in _TASKS:
+        raise KeyError(f"unknown task {name!r}; available: {', '.join(sorted(_TASKS)) or 'none'}")
+    return _TASKS[name]
+
+
+def _load_entry_points() -> None:
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in _TASKS:
+            cls = ep.load()
+            _TASKS.setdefault(ep.name, cls)
