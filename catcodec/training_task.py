@@ -1,0 +1,201 @@
+"""The `codec` training task: trains a CAT codec end to end with the shared trainer.
+
+    python -m training codec --config configs/codec_small_cpu.yaml
+
+Generator = codec (+ the training-only semantic head); discriminator = multi-period + complex-STFT.
+Phase 1 (steps < adversarial_start): multi-scale mel + commitment + codebook (+ semantic) losses.
+Phase 2: adds LSGAN adversarial and normalised feature-matching losses, and trains the discriminator.
+Weights default to the published ones (DESIGN.md): 20 sem, 15 rec, 0.25 commit, 1 codebook, 1 adv, 2 feat.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+from training.data import AudioBatch, AudioDataset, collate_audio
+from training.task import Models, StepOutput, Task, register_task
+
+from .audio import save_audio
+from .discriminators import CodecDiscriminator
+from .losses import (
+    CodecLossWeights,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adversarial_loss,
+)
+from .mel import MultiScaleMelLoss
+from .modeling_cat import CATModel
+from .presets import PRESETS, preset_config
+from .semantic import SemanticHead, SemanticHeadConfig
+
+TASK_DEFAULTS: dict[str, Any] = {
+    "model": "cat-small-16k",  # preset name (fresh init) or a saved folder (continue from its weights)
+    "model_overrides": {},  # CATConfig fields to change, e.g. {num_quantizers: 16}
+    "train_manifests": [],  # paths, or [path, weight] pairs
+    "val_manifests": [],
+    "crop_seconds": 1.0,
+    "val_crop_seconds": 4.0,
+    "gain_db": [-6.0, 3.0],
+    "adversarial_start": 5000,
+    "loss_weights": {},
+    "discriminator": {},
+    "semantic": {"enabled": True},
+    "val_num_quantizers": [1, 4, 16, 32],
+    "val_samples": 2,
+}
+
+
+class CodecGenerator(nn.Module):
+    """What the generator optimizer trains: the codec and, when enabled, the semantic head."""
+
+    def __init__(self, codec: CATModel, semantic: SemanticHead | None) -> None:
+        super().__init__()
+        self.codec = codec
+        self.semantic = semantic
+
+    def forward(self, audio: torch.Tensor, padding_mask: torch.Tensor | None, texts: list[str | None]):
+        out = self.codec(audio, padding_mask=padding_mask)
+        semantic_loss = audio.new_zeros(())
+        if self.semantic is not None:
+            semantic_loss = self.semantic(out.quantized_representation, out.code_lengths, texts)
+        return out, semantic_loss
+
+
+def build_codec(spec: str, overrides: dict[str, Any]) -> CATModel:
+    """A fresh model from a preset name, or the weights of a saved folder."""
+    if spec in PRESETS:
+        return CATModel(preset_config(spec, **overrides))
+    model = CATModel.from_pretrained(spec)
+    if overrides:
+        raise ValueError("model_overrides apply to presets only; a saved folder keeps its own config")
+    return model
+
+
+@register_task("codec")
+class CodecTask(Task):
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        unknown = set(self.task_config) - set(TASK_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown codec task key(s): {', '.join(sorted(unknown))}")
+        self.cfg = {**TASK_DEFAULTS, **self.task_config}
+        self.weights = CodecLossWeights.from_dict(self.cfg["loss_weights"])
+        self.sampling_rate: int | None = None
+        self.mel_loss: MultiScaleMelLoss | None = None
+
+    # ---- models and data ----
+    def build_models(self) -> dict[str, nn.Module]:
+        codec = build_codec(self.cfg["model"], dict(self.cfg["model_overrides"]))
+        self.sampling_rate = codec.config.sampling_rate
+        self.mel_loss = MultiScaleMelLoss(self.sampling_rate)
+        sem_cfg = dict(self.cfg["semantic"])
+        semantic = None
+        if sem_cfg.pop("enabled", True):
+            semantic = SemanticHead(codec.config.stage_output_dims[-1], SemanticHeadConfig(**sem_cfg))
+        return {
+            "generator": CodecGenerator(codec, semantic),
+            "discriminator": CodecDiscriminator(**self.cfg["discriminator"]),
+        }
+
+    def _dataset(self, manifests: list, crop: float | None, gain) -> AudioDataset:
+        sources = [tuple(m) if isinstance(m, (list, tuple)) else (m, 1.0) for m in manifests]
+        return AudioDataset(sources, self.sampling_rate, crop_seconds=crop, gain_db=gain, seed=self.config.seed)
+
+    def build_datasets(self):
+        if not self.cfg["train_manifests"]:
+            raise ValueError("task.train_manifests is empty: build manifests first (python -m training.data.build_manifests)")
+        train = self._dataset(self.cfg["train_manifests"], self.cfg["crop_seconds"], self.cfg["gain_db"])
+        val = None
+        if self.cfg["val_manifests"]:
+            val = self._dataset(self.cfg["val_manifests"], self.cfg["val_crop_seconds"], None)
+        return train, val
+
+    def collate(self, items: list[dict]) -> AudioBatch:
+        return collate_audio(items)
+
+    def batch_size_of(self, batch: AudioBatch) -> int:
+        return len(batch)
+
+    def find_unused_parameters(self, name: str) -> bool:
+        # batches without transcripts leave the semantic head unused
+        return name == "generator" and bool(self.cfg["semantic"].get("enabled", True))
+
+    # ---- losses ----
+    def _mel(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(estimate.device.type, enabled=False):  # log-mel needs fp32
+            return self.mel_loss.to(estimate.device)(estimate.float(), reference.float())
+
+    def training_step(self, models: Models, batch: AudioBatch, step: int) -> StepOutput:
+        device = next(models.raw("generator").parameters()).device
+        batch = batch.to(device)
+        w = self.weights
+        out, semantic_loss = models["generator"](batch.audio, batch.padding_mask, batch.texts)
+        recon = out.audio_values * batch.padding_mask[:, None, :].to(out.audio_values.dtype)
+        mel = self._mel(recon, batch.audio)
+        loss_g = (
+            w.reconstruction * mel
+            + w.commitment * out.commitment_loss
+            + w.codebook * out.codebook_loss
+            + w.semantic * semantic_loss
+        )
+        logs = {
+            "mel": float(mel.detach()),
+            "commitment": float(out.commitment_loss.detach()),
+            "codebook": float(out.codebook_loss.detach()),
+            "semantic": float(semantic_loss.detach()),
+        }
+        losses = {"generator": loss_g}
+        if step >= self.cfg["adversarial_start"]:
+            both = models["discriminator"](torch.cat([batch.audio, recon.detach()], dim=0))
+            b = batch.audio.shape[0]
+            d_real = [(logits[:b], [f[:b] for f in feats]) for logits, feats in both]
+            d_fake = [(logits[b:], [f[b:] for f in feats]) for logits, feats in both]
+            losses["discriminator"] = discriminator_loss(d_real, d_fake)
+            disc = models.raw("discriminator")  # no DDP sync: its gradient from this loss is not wanted
+            fake_out = disc(recon)
+            with torch.no_grad():
+                real_out = disc(batch.audio)
+            adv = generator_adversarial_loss(fake_out)
+            feat = feature_matching_loss(real_out, fake_out)
+            losses["generator"] = loss_g + w.adversarial * adv + w.feature * feat
+            logs.update(adversarial=float(adv.detach()), feature=float(feat.detach()), discriminator=float(losses["discriminator"].detach()))
+        return StepOutput(losses, logs)
+
+    # ---- validation ----
+    @torch.no_grad()
+    def validate(self, models: Models, batches: Iterable[AudioBatch], step: int, sample_dir: Path | None) -> dict[str, float]:
+        codec: CATModel = models.raw("generator").codec
+        device = next(codec.parameters()).device
+        levels = [n for n in self.cfg["val_num_quantizers"] if n <= codec.config.num_quantizers]
+        sums = {n: 0.0 for n in levels}
+        count = 0
+        written = 0
+        for batch in batches:
+            batch = batch.to(device)
+            for n in levels:
+                codes = codec.encode(batch.audio, batch.padding_mask, num_quantizers=n)
+                audio = codec.decode(codes.audio_codes, codes.code_lengths).audio_values[..., : batch.audio.shape[-1]]
+                for i in range(len(batch)):
+                    length = int(batch.lengths[i])
+                    sums[n] += float(self._mel(audio[i : i + 1, :, :length], batch.audio[i : i + 1, :, :length]))
+                    if sample_dir is not None and n == levels[-1] and written < self.cfg["val_samples"]:
+                        save_audio(sample_dir / f"{written}_original.wav", batch.audio[i, :, :length], self.sampling_rate)
+                        for m in levels:
+                            c = codec.encode(batch.audio[i : i + 1, :, :length], num_quantizers=m).audio_codes
+                            save_audio(sample_dir / f"{written}_q{m}.wav", codec.decode(c).audio_values[..., :length], self.sampling_rate)
+                        written += 1
+            count += len(batch)
+        return {f"mel_q{n}": s / max(count, 1) for n, s in sums.items()}
+
+    def on_save(self, models: Models, output_dir: Path, step: int) -> None:
+        generator: CodecGenerator = models.raw("generator")
+        generator.codec.save_pretrained(output_dir / "model")
+        if generator.semantic is not None:
+            torch.save(generator.semantic.state_dict(), output_dir / "semantic_head.pt")
+
+
+__all__ = ["CodecTask", "CodecGenerator", "TASK_DEFAULTS"]

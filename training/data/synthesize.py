@@ -1,0 +1,419 @@
+"""Synthetic English speech with exact transcripts from Debian's espeak-ng and flite, one speaker per
+voice/variant, resampled to 16 kHz mono FLAC with a manifest and a speaker-disjoint train/val split.
+
+    apt-get install espeak-ng flite
+    python -m training.data.synthesize --out data/synth --sentences 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from .manifest import ManifestEntry, write_manifest
+
+SAMPLE_RATE = 16000
+INSTALL_HINT = "apt-get install espeak-ng flite"
+PEAK = 0.95  # written files never exceed this
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One synthetic speaker: a tool, its voice name, the extra arguments that make the variant, and
+    whether it is held out for validation."""
+
+    tool: str  # "espeak-ng" or "flite"
+    voice: str
+    variant: str
+    args: tuple[str, ...] = ()
+    val: bool = False
+
+    @property
+    def speaker(self) -> str:
+        return f"{self.tool}:{self.voice}:{self.variant}"
+
+    @property
+    def slug(self) -> str:
+        """A folder name for the speaker's files."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.speaker)
+
+
+def _espeak(voice: str, speed: int, pitch: int, val: bool = False) -> Voice:
+    # -a 70 (default 100) leaves headroom: at 100 espeak-ng output can reach full scale and clip
+    return Voice("espeak-ng", voice, f"s{speed}p{pitch}", ("-s", str(speed), "-p", str(pitch), "-a", "70"), val)
+
+
+def _flite(voice: str, stretch: float, val: bool = False) -> Voice:
+    return Voice("flite", voice, f"d{stretch:g}", ("--setf", f"duration_stretch={stretch:g}"), val)
+
+
+VOICES: tuple[Voice, ...] = (
+    _espeak("en-us", 160, 50),
+    _espeak("en-us+f3", 150, 70),
+    _espeak("en-us+m3", 175, 35),
+    _espeak("en-gb", 165, 45),
+    _espeak("en-gb+f2", 145, 65),
+    _espeak("en-gb-x-rp", 155, 55),
+    _espeak("en-gb-x-gbclan", 170, 40),
+    _espeak("en-029+f4", 150, 60),
+    _espeak("en-us-nyc", 185, 45),
+    _espeak("en-gb-scotland", 155, 50, val=True),
+    _espeak("en-us+f5", 140, 75, val=True),
+    _flite("slt", 1.0),
+    _flite("rms", 1.1),
+    _flite("kal16", 0.95),
+    _flite("awb", 1.0, val=True),
+)
+
+SENTENCES: tuple[str, ...] = (
+    'The old lighthouse keeper climbed the stairs every evening at dusk.',
+    'Please put the blue cups on the top shelf of the kitchen cabinet.',
+    'A gentle rain fell over the quiet village all through the night.',
+    'She counted twelve sheep before she finally fell asleep.',
+    'The train to the coast leaves at half past seven in the morning.',
+    'Bright red apples hung from the branches of the crooked tree.',
+    'He forgot his umbrella on the bus again this afternoon.',
+    'Our neighbours planted three rows of sunflowers along the fence.',
+    'The museum opens at ten and closes at six on weekdays.',
+    'Nobody expected the small boat to cross the lake so quickly.',
+    'A warm cup of tea is the best cure for a cold winter day.',
+    'The children built a castle of sand that stood for an hour.',
+    'Turn left at the bakery and walk straight for two blocks.',
+    'The library has more than forty thousand books on its shelves.',
+    'Her grandfather told stories about sailing around the world.',
+    'The wind carried the scent of pine needles down the valley.',
+    'We need eggs, flour, butter and a little sugar for the cake.',
+    'The clock on the tower struck nine as we reached the square.',
+    'A small brown dog followed us all the way home from the park.',
+    'The meeting was moved from Tuesday to Thursday afternoon.',
+    'Fresh snow covered the fields like a thick white blanket.',
+    'The farmer sold potatoes and onions at the Saturday market.',
+    'Can you hear the birds singing in the garden this morning?',
+    'The bridge was built over two hundred years ago.',
+    'He painted the front door a bright shade of yellow.',
+    'Every student must return the borrowed books by Friday.',
+    'The baker wakes up at four to prepare the morning bread.',
+    'Thunder rolled across the hills long after the lightning faded.',
+    'The river runs slowly past the mill and into the sea.',
+    'She wrote a long letter to her sister who lives abroad.',
+    'The kettle whistled loudly while we searched for the biscuits.',
+    'Seven swans glided across the pond without a sound.',
+    'The map showed a narrow path that wound through the forest.',
+    'I would like a table for four near the window, please.',
+    'The concert hall was filled with the sound of violins.',
+    'A sudden gust of wind blew the papers off the desk.',
+    'The soup needs a pinch of salt and a little more pepper.',
+    'They walked along the beach collecting shells and smooth stones.',
+    'The doctor asked him to breathe in deeply and hold his breath.',
+    'Our flight was delayed by nearly three hours because of fog.',
+    'The garden gate creaked every time someone opened it.',
+    'Fifty people gathered in the hall to hear the speech.',
+    'The cat curled up on the warm windowsill and closed its eyes.',
+    'Please remember to switch off the lights when you leave.',
+    'The mountain road was steep, narrow and full of sharp bends.',
+    'He spent the whole summer learning to play the guitar.',
+    'The shop on the corner sells newspapers, sweets and stamps.',
+    'A thin layer of ice covered the puddles in the lane.',
+    'The teacher wrote the date in large letters on the board.',
+    'We watched the sun sink slowly behind the distant hills.',
+    'The postman delivered a parcel wrapped in brown paper.',
+    'It took them eight days to walk from one coast to the other.',
+    'The orchestra tuned their instruments before the show began.',
+    'Her bicycle had a basket on the front and a bell on the handle.',
+    'The lamp in the hallway flickered and then went out.',
+    'The recipe calls for two cups of milk and one spoonful of honey.',
+    'Ships from many distant ports unloaded their cargo at the harbour.',
+    'The puppy chewed one of my shoes while I was out.',
+    'The committee will announce its decision next month.',
+    'Dark clouds gathered over the harbour as the fishermen returned.',
+    'He kept a small notebook in his pocket for new ideas.',
+    'The path to the summit is marked with white stones.',
+    'Twenty minutes later, the bus finally arrived at the station.',
+    'The old piano in the corner had not been played for years.',
+    'Please speak a little more slowly so that everyone can follow.',
+    "The farmer's dog rounded up the sheep in a matter of minutes.",
+    'Lanterns glowed along the river during the autumn festival.',
+    'She measured the room carefully before buying the new carpet.',
+    'The storm knocked down several trees along the main road.',
+    'Our school trip to the science museum was a great success.',
+    'The fox crept quietly past the henhouse in the moonlight.',
+    'They painted the fence white and planted roses beside it.',
+    'A cold breeze drifted in through the open kitchen window.',
+    'The price of bread has gone up by ten pence this year.',
+    'He carefully folded the map and put it back in the drawer.',
+    'The first snowdrops of the year appeared in late January.',
+    'Visitors are asked not to touch the paintings.',
+    'The ferry crossed the channel in a little under two hours.',
+    'Her voice was calm and clear as she read the poem aloud.',
+    'The carpenter measured twice and cut the board only once.',
+    'Bees buzzed lazily among the lavender in the afternoon heat.',
+    'We stayed in a small cottage at the edge of the woods.',
+    'The answer to the riddle was hidden in the last line.',
+    'Thousands of stars filled the sky above the desert.',
+    'The hotel offers breakfast from seven until ten every day.',
+    'He tied the rope to the post with a strong double knot.',
+    'The cook chopped the carrots, celery and onions into small pieces.',
+    'A flock of geese flew south in a long, uneven line.',
+    'The letter arrived three weeks after it had been posted.',
+    'Please write your name and address in capital letters.',
+    'The tide came in quickly and covered the rocks.',
+    'They laughed so hard that tears ran down their cheeks.',
+    'The small café serves the best hot chocolate in town.',
+    'One hundred and twenty runners took part in the race.',
+    'The quiet hum of the fridge was the only sound in the house.',
+    'The gardener raked the fallen leaves into a tall pile.',
+    'Our journey began on a grey and windy morning in March.',
+    'The professor spoke for an hour without looking at her notes.',
+    'A single candle lit the narrow room at the top of the stairs.',
+    'The twins wore matching jackets on their first day of school.',
+    'The sailors raised the anchor and set course for the island.',
+    'He whistled a cheerful tune as he walked to work.',
+    'The guide pointed out the ruins of an ancient castle.',
+    'Thick fog rolled in from the sea just after sunset.',
+    'The scissors are in the second drawer of the desk.',
+    'She planted tomatoes, beans and peas in the vegetable patch.',
+    'The crowd cheered when the team scored in the final minute.',
+    'A heavy book fell from the shelf and landed with a thud.',
+    'The village well had been dry for nearly a century.',
+    'Could you pass me the salt and the bread, please?',
+    'The owl hooted softly from its perch in the old oak.',
+    'The workers finished repairing the roof before the rain came.',
+    'Thirty-six steps lead up to the front door of the church.',
+    'The photograph showed a family standing in front of a farmhouse.',
+    'He poured the coffee and sat down to read the morning paper.',
+    'The fire crackled and warmed the room on the chilly evening.',
+    'The sign on the door said closed for lunch until two.',
+    'A young deer stepped out of the trees and looked around.',
+    'The painter mixed blue and yellow to make a soft green.',
+    'The children sang songs around the campfire until midnight.',
+    'The road to the farm was muddy after the long rain.',
+    'She kept all her letters in a wooden box under the bed.',
+    'The engine coughed twice and then started with a roar.',
+    'We planted an apple tree in the garden on my sixth birthday.',
+    'The pilot announced that we would land in fifteen minutes.',
+    'A row of tall poplars lined both sides of the avenue.',
+    'The baby giggled every time the dog wagged its tail.',
+    'The market square was full of stalls selling fruit and flowers.',
+    'He found an old silver coin buried in the sand.',
+    'The choir practised every Wednesday evening in the church hall.',
+    'The waves crashed against the cliffs with great force.',
+    'Please close the window before the rain comes in.',
+    'The scientist recorded the temperature every hour for a week.',
+    'The mouse nibbled a piece of cheese behind the cupboard.',
+    'Her garden was famous for its roses and tall hollyhocks.',
+    'The students waited nervously outside the examination room.',
+    'A bright rainbow appeared after the storm had passed.',
+    'The hikers rested by a stream before climbing the last hill.',
+    'The tailor sewed a new button onto the grey coat.',
+    'The town hall clock is always five minutes fast.',
+    'He carried the heavy suitcase up four flights of stairs.',
+    'The cows lay down in the meadow before the rain arrived.',
+    'They shared a picnic of sandwiches, fruit and lemonade.',
+    "The ship's bell rang eight times at the change of watch.",
+    'A pair of robins built a nest in the hedge by the gate.',
+    'The nurse checked on each patient before the end of her shift.',
+    'The stone wall ran for miles across the open moor.',
+    'We listened to the radio while we painted the kitchen.',
+    'The toy soldiers stood in neat rows on the windowsill.',
+    'Light from the setting sun turned the lake a deep gold.',
+    'The blacksmith hammered the glowing iron into a horseshoe.',
+    'Her new shoes pinched her toes after the long walk.',
+    'The museum guide spoke about the history of the town.',
+    'A thick mist hung over the marshes until midday.',
+    'The squirrel buried acorns all over the lawn.',
+    'Two hundred guests were invited to the wedding.',
+    'The lorry driver stopped for a rest at the roadside café.',
+    'The old man fed the pigeons in the park every morning.',
+    'The kite rose higher and higher above the green hill.',
+    'She tasted the sauce and added a little more garlic.',
+    'The post office is next to the bank on the high street.',
+    'The wooden floor creaked under his heavy boots.',
+    'Apples, pears and plums grow in the orchard behind the house.',
+    'The fisherman mended his nets while the sun came up.',
+    'A loud knock at the door woke everyone in the house.',
+    'The history lesson was about the building of the railways.',
+    'The hedgehog rolled itself into a tight prickly ball.',
+    'He wrapped a woollen scarf twice around his neck.',
+    'The parade moved slowly down the main street at noon.',
+    'Our cat sleeps for almost sixteen hours every day.',
+    'The candle burned down to a tiny stub by morning.',
+    'The shepherd counted his flock as they passed through the gate.',
+    'The tea was too hot to drink, so she let it cool.',
+    'The path along the cliff top offers wonderful views of the sea.',
+    'The bus was so crowded that we had to stand all the way.',
+    'The glass vase shattered into a hundred tiny pieces.',
+    'Ripe strawberries were sold by the punnet at the farm gate.',
+    'Nine out of ten people preferred the blue design.',
+    'The boy skipped stones across the surface of the pond.',
+    'The captain checked the weather before leaving the harbour.',
+    'The smell of fresh coffee drifted out of the small shop.',
+    'A long queue had formed outside the cinema by eight.',
+    'The winter coat hung on a hook behind the door.',
+    'The frogs croaked loudly in the pond all evening.',
+    'He practised the speech in front of the mirror many times.',
+    'The goldfish swam in slow circles around its bowl.',
+    'The road was closed for repairs for the whole of August.',
+    'The grandmother knitted a red jumper for each of her grandchildren.',
+    'A sudden silence fell over the room when she walked in.',
+    'The sparrows quarrelled over crumbs on the garden table.',
+    'The cyclists rode in single file along the narrow lane.',
+    'The book was so exciting that he read it in one night.',
+    'Sixty seconds make a minute and sixty minutes make an hour.',
+    'The lighthouse beam swept across the dark and restless water.',
+    'The girl in the green coat waved goodbye from the platform.',
+    'Four hundred and eleven miles separate the two cities.',
+    'The gardener watered the young plants early every morning.',
+    'A faint light shone from the window of the empty house.',
+    "The baker's van stopped outside every house on our street.",
+    'Please leave your muddy boots by the back door.',
+)
+
+
+def missing_tools(voices: list[Voice]) -> list[str]:
+    """Tools the voices need that are not on PATH."""
+    return sorted({v.tool for v in voices if shutil.which(v.tool) is None})
+
+
+def synthesise_wav(voice: Voice, text: str, path: Path) -> None:
+    """Run the voice's tool to write `text` as a WAV file at `path` (the tool's own rate)."""
+    if voice.tool == "espeak-ng":
+        cmd = ["espeak-ng", "-v", voice.voice, *voice.args, "-w", str(path), "--stdin"]
+        subprocess.run(cmd, input=text.encode(), check=True, capture_output=True, timeout=120)
+    elif voice.tool == "flite":
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+            f.write(text)  # -f avoids any argument parsing of the text
+        try:
+            cmd = ["flite", "-voice", voice.voice, *voice.args, "-f", f.name, "-o", str(path)]
+            subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+        finally:
+            os.unlink(f.name)
+    else:
+        raise ValueError(f"unknown tool {voice.tool!r}")
+
+
+def render(voice: Voice, text: str, out: Path, overwrite: bool = False) -> float:
+    """Synthesise `text` into 16 kHz mono FLAC `out` (kept if it exists); returns its duration in seconds."""
+    if out.exists() and not overwrite:
+        return sf.info(str(out)).duration
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "tts.wav"
+        synthesise_wav(voice, text, wav)
+        data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
+    mono = data.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        mono = librosa.resample(mono, orig_sr=rate, target_sr=SAMPLE_RATE, res_type="soxr_hq")
+    if mono.size == 0:
+        raise RuntimeError(f"{voice.speaker} produced no audio for {text!r}")
+    peak = float(np.max(np.abs(mono)))
+    if peak > PEAK:  # resampling can overshoot; scale down rather than clip
+        mono = mono * (PEAK / peak)
+    tmp_out = out.with_suffix(".tmp.flac")
+    sf.write(str(tmp_out), mono, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+    os.replace(tmp_out, out)
+    return mono.size / SAMPLE_RATE
+
+
+def plan(voices: list[Voice], sentences: list[str], per_voice: int) -> list[tuple[Voice, int, str]]:
+    """(voice, sentence number, text): voice k reads `per_voice` sentences starting at k * per_voice
+    (wrapping), so different voices cover different sentences when the list is long enough."""
+    jobs = []
+    for k, voice in enumerate(voices):
+        for j in range(per_voice):
+            n = (k * per_voice + j) % len(sentences)
+            jobs.append((voice, n, sentences[n]))
+    return jobs
+
+
+def select_voices(names: list[str] | None) -> list[Voice]:
+    """The built-in voices, or those whose speaker id, voice name or tool matches one of `names`."""
+    if not names:
+        return list(VOICES)
+    chosen = [v for v in VOICES if any(n in (v.speaker, v.voice, v.tool) for n in names)]
+    unknown = [n for n in names if not any(n in (v.speaker, v.voice, v.tool) for v in VOICES)]
+    if unknown:
+        raise SystemExit(f"unknown voices {unknown}; known: {', '.join(v.speaker for v in VOICES)}")
+    return chosen
+
+
+SOURCE_TXT = """Source repository: none; generated locally by training.data.synthesize with Debian's espeak-ng and flite.
+License / provenance: synthetic speech; espeak-ng is GPL-3.0-or-later, flite and its voices are BSD-style \
+(CMU); sentences are the module's own plain English sentences{extra}.
+Utterances: {n} ({n} with transcript), speakers: {s}, minutes: {m:.2f}, sample rates: [16000]
+manifest.jsonl fields: audio (relative path), text, speaker (tool:voice:variant), sample_rate, duration (s), \
+plus tool, voice, split.
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("data/synth"))
+    parser.add_argument("--sentences", type=int, default=len(SENTENCES), help="sentences per voice")
+    parser.add_argument("--sentences-file", type=Path, default=None,
+                        help="one sentence per line (replaces the built-in list)")
+    parser.add_argument("--voices", nargs="+", default=None, help="speaker ids, voice names or tools to use")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--overwrite", action="store_true", help="re-synthesise files that already exist")
+    args = parser.parse_args(argv)
+
+    sentences = list(SENTENCES)
+    if args.sentences_file is not None:
+        sentences = [ln.strip() for ln in args.sentences_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not sentences or args.sentences < 1:
+        raise SystemExit("need at least one sentence")
+    voices = select_voices(args.voices)
+    missing = missing_tools(voices)
+    if missing:
+        print(f"not installed: {', '.join(missing)} (install with: {INSTALL_HINT}); skipping their voices",
+              file=sys.stderr, flush=True)
+        voices = [v for v in voices if v.tool not in missing]
+    if not voices:
+        raise SystemExit(f"no voices to synthesise; install the tools with: {INSTALL_HINT}")
+
+    out: Path = args.out
+    jobs = plan(voices, sentences, args.sentences)
+    paths = [out / "audio" / v.slug / f"{v.slug}_{n:04d}.flac" for v, n, _ in jobs]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [pool.submit(render, v, text, p, args.overwrite) for (v, _, text), p in zip(jobs, paths)]
+        durations = [f.result() for f in tqdm(futures, desc="synthesising", unit="utt")]
+
+    entries = [ManifestEntry(str(p), text, v.speaker, SAMPLE_RATE, round(d, 4),
+                             {"tool": v.tool, "voice": v.voice, "split": "val" if v.val else "train"})
+               for (v, _, text), p, d in zip(jobs, paths, durations)]
+    train = [e for e in entries if e.extra["split"] == "train"]
+    val = [e for e in entries if e.extra["split"] == "val"]
+    assert not {e.speaker for e in train} & {e.speaker for e in val}
+    write_manifest(entries, out / "manifest.jsonl")
+    write_manifest(train, out / "train.jsonl")
+    write_manifest(val, out / "val.jsonl")
+    extra = "" if args.sentences_file is None else f" (sentences from {args.sentences_file.name})"
+    (out / "SOURCE.txt").write_text(SOURCE_TXT.format(extra=extra, n=len(entries), s=len(voices),
+                                                      m=sum(durations) / 60), encoding="utf-8")
+
+    print(f"{'speaker':<36} {'split':<5} {'utt':>4} {'min':>6}")
+    for v in voices:
+        mine = [e for e in entries if e.speaker == v.speaker]
+        minutes = sum(e.duration for e in mine) / 60
+        print(f"{v.speaker:<36} {'val' if v.val else 'train':<5} {len(mine):>4} {minutes:>6.2f}")
+    for name, part in (("train", train), ("val", val)):
+        print(f"{name}: {len(part)} utterances, {len({e.speaker for e in part})} speakers, "
+              f"{sum(e.duration for e in part) / 60:.2f} min")
+    print(f"wrote {out}/manifest.jsonl, train.jsonl, val.jsonl, SOURCE.txt")
+
+
+if __name__ == "__main__":
+    main()
