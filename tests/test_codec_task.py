@@ -20,15 +20,7 @@ from training.config import load_config
 from training.task import get_task
 from training.trainer import Trainer
 
-TINY_MODEL = {
-    "stage_dims": [32, 32, 32, 48],
-    "stage_layers": [1, 1, 1, 1],
-    "stage_heads": [2, 2, 2, 2],
-    "stage_output_dims": [16, 16, 24, 32],
-    "quantizer_dim": 32,
-    "num_quantizers": 4,
-    "codebook_size": 64,
-}
+TINY_RECIPE = Path(__file__).resolve().parents[1] / "configs" / "codec_tiny_ci.yaml"
 
 
 def make_corpus(folder: Path, n: int = 12, seconds: float = 0.6) -> Path:
@@ -51,36 +43,12 @@ def make_corpus(folder: Path, n: int = 12, seconds: float = 0.6) -> Path:
 
 
 def tiny_recipe(tmp_path: Path, manifest: Path, **overrides) -> Path:
-    recipe = {
-        "task_name": "codec",
-        "output_dir": str(tmp_path / "run"),
-        "seed": 0,
-        "max_steps": 4,
-        "batch_size": 4,
-        "log_every": 1,
-        "val_every": 2,
-        "val_batches": 1,
-        "checkpoint_every": 2,
-        "progress": False,
-        "optimizers": {"generator": {"lr": 1.0e-3}, "discriminator": {"lr": 1.0e-3}},
-        "schedule": {"warmup_steps": 1},
-        "task": {
-            "model": "cat-small-16k",
-            "model_overrides": {**TINY_MODEL, "quantizer_dropout": 0.0},
-            "train_manifests": [[str(manifest), 1.0]],
-            "val_manifests": [str(manifest)],
-            "crop_seconds": 0.4,
-            "val_crop_seconds": 0.6,
-            "gain_db": [-3.0, 0.0],
-            "adversarial_start": 2,
-            "discriminator": {"width": 2, "periods": [2, 3], "stft_windows": [256]},
-            "semantic": {"enabled": True, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64},
-            "val_num_quantizers": [1, 4],
-            "val_samples": 1,
-        },
-    }
-    for key, value in overrides.items():
-        recipe[key] = value
+    """configs/codec_tiny_ci.yaml pointed at `manifest`, writing into tmp_path."""
+    recipe = yaml.safe_load(TINY_RECIPE.read_text())
+    recipe["output_dir"] = str(tmp_path / "run")
+    recipe["task"]["train_manifests"] = [[str(manifest), 1.0]]
+    recipe["task"]["val_manifests"] = [str(manifest)]
+    recipe.update(overrides)
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
