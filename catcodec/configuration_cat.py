@@ -61,6 +61,9 @@ class CATConfig(PreTrainedConfig):
         codebook_size / codebook_dim: entries per codebook and the low dimension codes are looked up in.
         quantizer_dim: width of the residual stream inside the quantizer.
         quantizer_dropout: fraction of training items quantized with a random number of layers.
+        dead_code_threshold: in training, a code whose share of assignments (moving average) falls below
+            this fraction of a fair share (1 / codebook_size) is re-seeded from the batch; 0 disables.
+        codebook_usage_decay: decay per training step of that moving average.
         commitment_loss_weight / codebook_loss_weight: weights of the VQ losses in `forward`'s `loss`.
         initializer_range: std of the truncated-normal init of Linear weights.
     """
@@ -87,6 +90,8 @@ class CATConfig(PreTrainedConfig):
     codebook_dim: int = 8
     quantizer_dim: int = 512
     quantizer_dropout: float = 0.5
+    dead_code_threshold: float = 0.01
+    codebook_usage_decay: float = 0.98
     commitment_loss_weight: float = 0.25
     codebook_loss_weight: float = 1.0
     initializer_range: float = 0.02

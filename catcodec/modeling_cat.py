@@ -96,6 +96,7 @@ class CATPreTrainedModel(PreTrainedAudioTokenizerBase):
             init.constant_(module.scale, self.config.layer_scale_init)
         elif isinstance(module, FactorizedVectorQuantizer):
             init.normal_(module.codebook.weight, std=1.0)
+            init.constant_(module.usage, 1.0 / module.codebook_size)
 
 
 class CATModel(CATPreTrainedModel):
@@ -111,6 +112,8 @@ class CATModel(CATPreTrainedModel):
             codebook_size=config.codebook_size,
             codebook_dim=config.codebook_dim,
             dropout=config.quantizer_dropout,
+            dead_code_threshold=config.dead_code_threshold,
+            usage_decay=config.codebook_usage_decay,
         )
         self.decoder = CATDecoder(config)
         self.weights_source = "random initialisation (untrained)"

@@ -215,3 +215,41 @@ def test_check_num_quantizers_accepts():
     q = _rvq()
     assert q.check_num_quantizers(None) == K
     assert [q.check_num_quantizers(n) for n in range(1, K + 1)] == list(range(1, K + 1))
+
+
+def test_dead_codes_are_revived_from_the_batch():
+    """A code whose usage fell below the threshold is moved onto an encoder output of the current batch."""
+    from catcodec.modules.quantizer import FactorizedVectorQuantizer
+
+    torch.manual_seed(0)
+    layer = FactorizedVectorQuantizer(16, codebook_size=32, codebook_dim=4, dead_code_threshold=0.5, usage_decay=0.9)
+    layer.train()
+    layer.usage.fill_(1.0 / 32)
+    layer.usage[:5] = 0.0  # five dead codes
+    before = layer.codebook.weight.detach().clone()
+    residual = torch.randn(2, 10, 16)
+    active = torch.tensor([True, False])  # only item 0 may seed codes
+    layer(residual, active)
+    after = layer.codebook.weight.detach()
+    assert not torch.equal(before[:5], after[:5])
+    assert torch.equal(before[5:], after[5:])  # live codes untouched
+    z_e = torch.nn.functional.normalize(layer.in_proj(residual[0]), dim=-1).detach()  # [10, 4]
+    for code in after[:5]:
+        assert float((z_e @ torch.nn.functional.normalize(code, dim=0)).max()) > 0.99  # a jittered batch vector
+    assert torch.all(layer.usage[:5] > 0)  # grace period: fair share, then this step's assignments
+    assert float(layer.usage.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_usage_tracks_assignment_shares_and_is_off_in_eval():
+    from catcodec.modules.quantizer import FactorizedVectorQuantizer
+
+    torch.manual_seed(0)
+    layer = FactorizedVectorQuantizer(8, codebook_size=16, codebook_dim=4, dead_code_threshold=0.01, usage_decay=0.5)
+    layer.eval()
+    start = layer.usage.clone()
+    layer(torch.randn(1, 20, 8))
+    assert torch.equal(layer.usage, start)  # eval: nothing tracked
+    layer.train()
+    _, codes, _, _ = layer(torch.randn(1, 20, 8))
+    share = torch.bincount(codes.reshape(-1), minlength=16).float() / 20
+    assert torch.allclose(layer.usage, 0.5 * start + 0.5 * share, atol=1e-6)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -29,11 +30,23 @@ class QuantizerOutput:
 class FactorizedVectorQuantizer(nn.Module):
     """One RVQ layer: dim -> codebook_dim, cosine nearest neighbour among codebook_size codes, -> dim."""
 
-    def __init__(self, dim: int, codebook_size: int, codebook_dim: int) -> None:
+    def __init__(
+        self,
+        dim: int,
+        codebook_size: int,
+        codebook_dim: int,
+        dead_code_threshold: float = 0.0,
+        usage_decay: float = 0.98,
+    ) -> None:
         super().__init__()
+        self.codebook_size = codebook_size
+        self.dead_code_threshold = dead_code_threshold
+        self.usage_decay = usage_decay
         self.in_proj = nn.Linear(dim, codebook_dim)
         self.out_proj = nn.Linear(codebook_dim, dim)
         self.codebook = nn.Embedding(codebook_size, codebook_dim)
+        # share of assignments each code got, as an exponential moving average over training steps
+        self.register_buffer("usage", torch.full((codebook_size,), 1.0 / codebook_size))
 
     def normalized_codebook(self) -> torch.Tensor:
         return F.normalize(self.codebook.weight, dim=-1)
@@ -47,16 +60,53 @@ class FactorizedVectorQuantizer(nn.Module):
         """codes [B, T] -> [B, T, dim]."""
         return self.out_proj(F.embedding(codes, self.normalized_codebook()))
 
-    def forward(self, residual: torch.Tensor):
-        """Quantize with a straight-through gradient; returns (output [B,T,dim], codes, commit [B,T], codebook [B,T])."""
+    def forward(self, residual: torch.Tensor, active: torch.Tensor | None = None):
+        """Quantize with a straight-through gradient; returns (output [B,T,dim], codes, commit [B,T], codebook [B,T]).
+
+        In training, codes whose usage fell below `dead_code_threshold` of a fair share are first moved onto
+        encoder outputs of this batch (items where `active` [B] is true), so no code stays dead for long."""
         z_e = F.normalize(self.in_proj(residual), dim=-1)
+        track = self.training and self.dead_code_threshold > 0
+        if track:
+            rows = z_e.detach()[active] if active is not None else z_e.detach()
+            self._revive_dead_codes(rows.reshape(-1, rows.shape[-1]))
         codebook = self.normalized_codebook()
         codes = (z_e.detach() @ codebook.t()).argmax(dim=-1)
+        if track:
+            self._update_usage(codes[active] if active is not None else codes)
         z_q = F.embedding(codes, codebook)
         commitment = (z_e - z_q.detach()).pow(2).mean(-1)
         codebook_loss = (z_q - z_e.detach()).pow(2).mean(-1)
         z_q = z_e + (z_q - z_e).detach()
         return self.out_proj(z_q), codes, commitment, codebook_loss
+
+
+    @torch.no_grad()
+    def _update_usage(self, codes: torch.Tensor) -> None:
+        counts = torch.bincount(codes.reshape(-1), minlength=self.codebook_size).float()
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(counts)  # every rank keeps the same usage, so every rank revives the same codes
+        total = counts.sum()
+        if total > 0:
+            self.usage.mul_(self.usage_decay).add_(counts / total, alpha=1 - self.usage_decay)
+
+    @torch.no_grad()
+    def _revive_dead_codes(self, candidates: torch.Tensor) -> None:
+        """Re-seed dead codes with (slightly jittered) encoder outputs; rank 0 picks them for all ranks."""
+        dead = self.usage < self.dead_code_threshold / self.codebook_size
+        n = int(dead.sum())
+        if n == 0:
+            return
+        weight = self.codebook.weight
+        if candidates.shape[0] > 0:
+            picks = candidates[torch.randint(0, candidates.shape[0], (n,), device=candidates.device)]
+            new = F.normalize(picks.to(weight.dtype) + 0.01 * torch.randn_like(picks, dtype=weight.dtype), dim=-1)
+        else:
+            new = F.normalize(torch.randn(n, weight.shape[1], device=weight.device, dtype=weight.dtype), dim=-1)
+        if dist.is_available() and dist.is_initialized():
+            dist.broadcast(new, src=0)
+        weight.data[dead] = new
+        self.usage[dead] = 1.0 / self.codebook_size  # a grace period before it can be judged dead again
 
 
 class ResidualVectorQuantizer(nn.Module):
@@ -70,6 +120,8 @@ class ResidualVectorQuantizer(nn.Module):
         codebook_size: int,
         codebook_dim: int,
         dropout: float = 0.0,
+        dead_code_threshold: float = 0.0,
+        usage_decay: float = 0.98,
     ) -> None:
         super().__init__()
         self.num_quantizers = num_quantizers
@@ -78,7 +130,8 @@ class ResidualVectorQuantizer(nn.Module):
         self.input_proj = nn.Linear(input_dim, dim)
         self.output_proj = nn.Linear(dim, input_dim)
         self.layers = nn.ModuleList(
-            FactorizedVectorQuantizer(dim, codebook_size, codebook_dim) for _ in range(num_quantizers)
+            FactorizedVectorQuantizer(dim, codebook_size, codebook_dim, dead_code_threshold, usage_decay)
+            for _ in range(num_quantizers)
         )
 
     def check_num_quantizers(self, n: int | None) -> int:
@@ -132,8 +185,9 @@ class ResidualVectorQuantizer(nn.Module):
         codebook = latents.new_zeros(())
         codes = []
         for i, layer in enumerate(self.layers[:n]):
-            active = (keep > i).to(latents.dtype)[:, None]  # [B, 1]
-            out, c, commit_i, codebook_i = layer(residual)
+            active_items = keep > i
+            active = active_items.to(latents.dtype)[:, None]  # [B, 1]
+            out, c, commit_i, codebook_i = layer(residual, active_items)
             out = out * active[..., None]
             quantized = quantized + out
             residual = residual - out
