@@ -137,6 +137,7 @@ class CATModel(CATPreTrainedModel):
             model.weights_source = f"preset '{pretrained_model_name_or_path}', random initialisation (UNTRAINED)"
             return model.eval()
         kwargs.setdefault("local_files_only", True)
+        kwargs.setdefault("dtype", torch.float32)  # shipped weights are bf16 on disk; compute in fp32 unless asked
         model = super().from_pretrained(path, *args, **kwargs)
         model.weights_source = str(path)
         return model
