@@ -87,7 +87,8 @@ class CATPreTrainedModel(PreTrainedAudioTokenizerBase):
 
     def _init_weights(self, module: torch.nn.Module) -> None:
         if isinstance(module, torch.nn.Linear):
-            init.trunc_normal_(module.weight, std=self.config.initializer_range)
+            std = module.in_features**-0.5 if getattr(module, "variance_preserving_init", False) else self.config.initializer_range
+            init.trunc_normal_(module.weight, std=std)
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, torch.nn.LayerNorm):

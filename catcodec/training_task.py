@@ -41,6 +41,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "val_crop_seconds": 4.0,
     "gain_db": [-6.0, 3.0],
     "adversarial_start": 5000,
+    "quantizer_warmup_steps": 1000,  # continuous latents fade out linearly over these first steps
     "loss_weights": {},
     "discriminator": {},
     "semantic": {"enabled": True},
@@ -133,6 +134,8 @@ class CodecTask(Task):
         device = next(models.raw("generator").parameters()).device
         batch = batch.to(device)
         w = self.weights
+        warmup = self.cfg["quantizer_warmup_steps"]
+        models.raw("generator").codec.quantizer.bypass = max(0.0, 1.0 - step / warmup) if warmup > 0 else 0.0
         out, semantic_loss = models["generator"](batch.audio, batch.padding_mask, batch.texts)
         recon = out.audio_values * batch.padding_mask[:, None, :].to(out.audio_values.dtype)
         mel = self._mel(recon, batch.audio)
@@ -143,6 +146,7 @@ class CodecTask(Task):
             + w.semantic * semantic_loss
         )
         logs = {
+            "quantizer_bypass": models.raw("generator").codec.quantizer.bypass,
             "mel": float(mel.detach()),
             "commitment": float(out.commitment_loss.detach()),
             "codebook": float(out.codebook_loss.detach()),

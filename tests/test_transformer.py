@@ -171,7 +171,7 @@ def test_stages_have_no_biases(model):
                 n_norm += 1
     layers = sum(model.config.stage_layers) + sum(model.config.decoder_stage_layers)
     assert n_linear == 2 * len(stages) + 4 * layers  # in/out proj + qkv/out/fc_in/fc_out
-    assert n_norm == len(stages) + 2 * layers
+    assert n_norm == 2 * layers  # pre-norms only: no final norm (it would erase each token's energy)
 
 
 # ---- causality --------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from .transformer import variance_preserving
+
 
 @dataclass
 class QuantizerOutput:
@@ -42,8 +44,9 @@ class FactorizedVectorQuantizer(nn.Module):
         self.codebook_size = codebook_size
         self.dead_code_threshold = dead_code_threshold
         self.usage_decay = usage_decay
-        self.in_proj = nn.Linear(dim, codebook_dim)
-        self.out_proj = nn.Linear(codebook_dim, dim)
+        # no biases: a bias lets the commitment loss win by pointing every input at one code (z_e ~ b / |b|)
+        self.in_proj = variance_preserving(nn.Linear(dim, codebook_dim, bias=False))
+        self.out_proj = variance_preserving(nn.Linear(codebook_dim, dim, bias=False))
         self.codebook = nn.Embedding(codebook_size, codebook_dim)
         # share of assignments each code got, as an exponential moving average over training steps
         self.register_buffer("usage", torch.full((codebook_size,), 1.0 / codebook_size))
@@ -127,8 +130,11 @@ class ResidualVectorQuantizer(nn.Module):
         self.num_quantizers = num_quantizers
         self.codebook_size = codebook_size
         self.dropout = dropout
-        self.input_proj = nn.Linear(input_dim, dim)
-        self.output_proj = nn.Linear(dim, input_dim)
+        # Fraction (1 -> 0) of the continuous latents let through instead of their quantization; the training
+        # task ramps it down over the first steps so the decoder learns to use its input before VQ binds it.
+        self.bypass = 0.0
+        self.input_proj = variance_preserving(nn.Linear(input_dim, dim))
+        self.output_proj = variance_preserving(nn.Linear(dim, input_dim))
         self.layers = nn.ModuleList(
             FactorizedVectorQuantizer(dim, codebook_size, codebook_dim, dead_code_threshold, usage_decay)
             for _ in range(num_quantizers)
@@ -170,7 +176,8 @@ class ResidualVectorQuantizer(nn.Module):
     def forward(self, x: torch.Tensor, num_quantizers: int | None = None) -> QuantizerOutput:
         """Training/analysis pass. In training mode, a `dropout` fraction of items keeps a random number
         of layers (1..K); the layers they skip still run but contribute and are penalised zero, so every
-        parameter takes part in every step (no DDP unused-parameter errors)."""
+        parameter takes part in every step (no DDP unused-parameter errors). The VQ losses are means over
+        each item's active layers, so their weights do not grow with the number of codebooks."""
         n = self.check_num_quantizers(num_quantizers)
         b, t, _ = x.shape
         latents = self.input_proj(x)
@@ -181,19 +188,23 @@ class ResidualVectorQuantizer(nn.Module):
             keep = torch.where(use_random, random_n, keep)
         residual = latents
         quantized = torch.zeros_like(latents)
-        commitment = latents.new_zeros(())
-        codebook = latents.new_zeros(())
+        commitment = latents.new_zeros(b)
+        codebook = latents.new_zeros(b)
         codes = []
         for i, layer in enumerate(self.layers[:n]):
             active_items = keep > i
-            active = active_items.to(latents.dtype)[:, None]  # [B, 1]
+            active = active_items.to(latents.dtype)  # [B]
             out, c, commit_i, codebook_i = layer(residual, active_items)
-            out = out * active[..., None]
+            out = out * active[:, None, None]
             quantized = quantized + out
             residual = residual - out
-            commitment = commitment + (commit_i * active).sum() / (t * b)
-            codebook = codebook + (codebook_i * active).sum() / (t * b)
+            commitment = commitment + commit_i.mean(-1) * active
+            codebook = codebook + codebook_i.mean(-1) * active
             codes.append(c)
+        commitment = (commitment / keep).mean()
+        codebook = (codebook / keep).mean()
+        if self.training and self.bypass > 0:
+            quantized = self.bypass * latents + (1 - self.bypass) * quantized
         return QuantizerOutput(
             quantized=self.output_proj(quantized),
             codes=torch.stack(codes, dim=1),
