@@ -1,10 +1,11 @@
-"""The `catcodec` command line: encode, decode, reconstruct, info and roundtrip.
+"""The `catcodec` command line: encode, decode, reconstruct, info, roundtrip and eval.
 
     catcodec roundtrip                                # the main job: the bundled example at every bitrate
     catcodec encode speech.wav speech.npz --num-quantizers 8
     catcodec decode speech.npz speech_q8.wav
     catcodec reconstruct speech.wav out.wav --num-quantizers 8 --stream
     catcodec info cat-small-16k --json
+    catcodec eval data/manifests/val_wideband.jsonl --max-items 12 --out eval_out
 
 Every subcommand takes `--model` (a preset name or a folder written by `save_pretrained`), `--device` and
 `--threads`. A bad input (missing or corrupt audio, a codes file from another model, a bitrate the model
@@ -566,6 +567,78 @@ def cmd_roundtrip(args: argparse.Namespace, model, device: torch.device) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, model, device: torch.device) -> int:
+    from .evaluation.baselines import DEFAULT_BASELINES, parse_baselines
+    from .evaluation.metrics import MissingDependency
+    from .evaluation.report import markdown_table, write_report
+    from .evaluation.run import evaluate, select_items
+
+    if args.no_baselines and args.baseline:
+        raise CLIError("--no-baselines and --baseline both given; pass one")
+    try:
+        baselines = [] if args.no_baselines else parse_baselines(args.baseline or DEFAULT_BASELINES)
+    except ValueError as exc:
+        raise CLIError(f"--baseline: {exc}") from None
+    top = model.config.num_quantizers
+    requested = list(dict.fromkeys(args.num_quantizers))
+    bad = [n for n in requested if n < 1]
+    if bad:
+        raise CLIError(f"--num-quantizers {bad[0]} is out of range: this model has 1..{top} quantizers")
+    if not any(n <= top for n in requested) and not baselines:
+        raise CLIError(f"no usable --num-quantizers: this model has 1..{top} quantizers")
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CLIError(f"--out {_q(args.out)} exists and is not a folder")
+
+    from training.data import read_manifest
+
+    if Path(args.manifest).is_dir():
+        raise CLIError(f"cannot read manifest {_q(args.manifest)}: it is a directory")
+    try:
+        entries = read_manifest(args.manifest)
+    except OSError as exc:
+        raise CLIError(f"cannot read manifest {_q(args.manifest)}: {_reason(exc)}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CLIError(f"bad manifest: {_reason(exc)}") from None
+    if not entries:
+        raise CLIError(f"manifest {_q(args.manifest)} has no entries")
+    chosen = select_items(entries, args.max_items)
+    if len(chosen) < len(entries):
+        _info(f"{PROG}: evaluating {len(chosen)} of the {len(entries)} items of {_q(args.manifest)}, spread evenly over it")
+
+    try:
+        results = evaluate(
+            model,
+            chosen,
+            num_quantizers=requested,
+            baselines=baselines,
+            compute_wer=not args.no_wer,
+            compute_speaker=not args.no_speaker,
+            on_note=lambda message: _info(f"note: {message}"),
+        )
+    except MissingDependency as exc:
+        hint = " (or pass --no-wer)" if "word error rate" in str(exc) else ""
+        raise CLIError(f"{exc}{hint}") from None
+    except ValueError as exc:
+        raise CLIError(_reason(exc)) from None
+    results["model_name"] = _model_label(args.model)
+    results["manifest"] = os.path.abspath(args.manifest)
+    try:
+        paths = write_report(results, out_dir)
+    except OSError as exc:
+        raise CLIError(f"cannot write the results into {_q(args.out)}: {_reason(exc)}") from None
+
+    print(f"{results['num_items']} items ({results['total_seconds']:.1f} s), model {_q(args.model)}, compared at {results['eval_sampling_rate']} Hz")
+    print()
+    print(markdown_table(results))
+    print()
+    print(f"results: {paths['json']}, {paths['markdown']}, {paths['plot']}")
+    print("higher is better: PESQ, STOI, SI-SDR, SIM; lower is better: mel, WER (PocketSphinx; compare with the original row)")
+    if _is_untrained(model):
+        print(f"NOTE: {_q(args.model)} has UNTRAINED weights: the CAT rows measure noise, not a codec.")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------------
 # parser and entry point
 
@@ -618,6 +691,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-quantizers", type=int, default=None, metavar="N", help="quantizers to keep (default: all)")
     p.add_argument("--stream", action="store_true", help="run frame by frame through the streaming encoder and decoder")
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("eval", parents=[common], help="score CAT and classical codecs on a speech manifest",
+                       description="Encode and decode every item of a JSON-lines manifest at several bitrates, run the same "
+                       "audio through Opus and Codec 2, and score everything at 16 kHz: PESQ-WB/NB, STOI, SI-SDR, mel "
+                       "distance, speaker similarity and PocketSphinx WER. Writes results.json, results.md and results.png.")
+    p.add_argument("manifest", metavar="MANIFEST", help="JSON lines: audio (relative to the manifest's folder or absolute), text (or null), speaker, ...")
+    p.add_argument("--num-quantizers", type=_int_list, default=list(DEFAULT_ROUNDTRIP_QUANTIZERS), metavar="N,N,...",
+                   help="CAT bitrates as quantizer counts (default: 1,2,4,8,16,32; values above the model's maximum are skipped)")
+    p.add_argument("--baseline", action="append", default=None, metavar="CODEC:RATE",
+                   help="classical codec to compare, repeatable: opus:KBPS (ffmpeg + libopus) or codec2:MODE "
+                   "(3200, 2400, 1600, 1400, 1300, 1200, 700C) (default: opus:6, opus:8, codec2:3200, codec2:1300; "
+                   "a codec whose tool is not installed is skipped with a note)")
+    p.add_argument("--no-baselines", action="store_true", help="evaluate CAT only")
+    p.add_argument("--max-items", type=_positive_int, default=None, metavar="N",
+                   help="evaluate at most N items, spread evenly over the manifest (default: all)")
+    p.add_argument("--out", default="eval_out", metavar="DIR", help="output folder (default: ./eval_out)")
+    p.add_argument("--no-wer", action="store_true", help="skip speech recognition (PocketSphinx WER)")
+    p.add_argument("--no-speaker", action="store_true", help="skip speaker similarity (Resemblyzer)")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("info", parents=[common], help="sizes, rates and weights of a model",
                        description="Print a model's sizes, rates, bitrate range and where its weights come from.")
