@@ -285,7 +285,8 @@ def test_info_json(files, model, capsys):
     assert model.config.architecture_hash() in text and f"{params['total']:,}" in text and "0.3..2.4 kbps" in text
 
 
-def test_info_untrained_preset_warns(capsys):
+def test_info_untrained_preset_warns(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr("catcodec.presets.PRETRAINED_DIR", tmp_path)  # as if no weights were bundled
     out, err = _ok(capsys, "info", "cat-small-16k")
     assert "WARNING: the weights of 'cat-small-16k' are untrained (random initialisation): output is noise, not speech." in err
     assert "UNTRAINED" in out and "0.125..4 kbps" in out and "12.5 frames/s" in out

@@ -3,7 +3,7 @@
     apt-get install fillets-ng-data-cs fillets-ng-data-nl
     python -m training.data.fillets --out data/manifests/fillets.jsonl
 
-About 3 hours of expressive speech by several actors (GPL-2+, Fish Fillets NG). File names look like
+About 3 hours of expressive speech by several actors (Fish Fillets NG game data, GPL-2: /usr/share/doc/fillets-ng-data/copyright). File names look like
 `<level>-<character>-<line>.ogg`; the speaker is language + character. Transcripts are left out (they sit in
 Lua scripts); the codec does not need them.
 """
