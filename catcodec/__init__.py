@@ -2,6 +2,7 @@
 
 from transformers import AutoConfig, AutoModel, AutoModelForAudioTokenization
 
+from .codes_file import CodesFile, read_codes, write_codes
 from .configuration_cat import CATConfig
 from .modeling_cat import CATDecoderOutput, CATEncoderOutput, CATModel, CATOutput
 from .presets import DEFAULT_MODEL, PRESETS, preset_config
@@ -21,4 +22,7 @@ __all__ = [
     "PRESETS",
     "DEFAULT_MODEL",
     "preset_config",
+    "CodesFile",
+    "read_codes",
+    "write_codes",
 ]

@@ -20,22 +20,17 @@ import os
 import secrets
 import sys
 import time
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from .codes_file import CodesFile, CodesFileError, check_codes_for_model, read_codes, write_codes
 from .presets import DEFAULT_MODEL, PRESETS
 
 PROG = "catcodec"
 EXIT_ERROR = 2
-
-#: Version of the `.npz` codes layout written by `encode`; `decode` refuses newer files.
-CODES_FORMAT_VERSION = 1
-CODES_KEYS = ("codes", "num_samples", "sampling_rate", "num_quantizers", "model_name", "config_hash", "format_version")
 
 EXAMPLE_AUDIO = Path(__file__).parent / "assets" / "vctk_p225_003.flac"
 DEFAULT_ROUNDTRIP_QUANTIZERS = (1, 2, 4, 8, 16, 32)
@@ -215,96 +210,8 @@ def _to_numpy(audio: torch.Tensor, num_samples: int) -> np.ndarray:
     return audio.reshape(-1)[:num_samples].float().cpu().numpy()
 
 
-def _codes_dtype(codebook_size: int) -> np.dtype:
-    return np.dtype(np.int16) if codebook_size <= np.iinfo(np.int16).max + 1 else np.dtype(np.int32)
-
-
 def _size(num_bytes: int) -> str:
     return f"{num_bytes:,} bytes" if num_bytes < 10_000 else f"{num_bytes / 1024:,.1f} KiB"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# codes files
-
-
-def _read_codes(path: str) -> dict[str, Any]:
-    """Read and validate the layout of a `.npz` written by `catcodec encode` (not yet against a model)."""
-    p = Path(path)
-    if p.is_dir():
-        raise CLIError(f"cannot read codes file {_q(path)}: it is a directory")
-    if not p.exists():
-        raise CLIError(f"cannot read codes file {_q(path)}: file not found")
-    what = f"{_q(path)} is not a catcodec codes file (.npz written by 'catcodec encode')"
-    # What a truncated, garbled or foreign file makes numpy / zipfile raise.
-    corrupt = (zipfile.BadZipFile, ValueError, EOFError, KeyError, zlib.error)
-    try:
-        with open(p, "rb") as f:
-            magic = f.read(4)
-    except OSError as exc:
-        raise CLIError(f"cannot read codes file {_q(path)}: {_reason(exc)}") from None
-    if not magic:
-        raise CLIError(f"{what}: it is empty")
-    if not magic.startswith(b"PK"):
-        raise CLIError(f"{what}: it is not an .npz (zip) archive")
-    try:
-        data = np.load(p, allow_pickle=False)
-    except corrupt as exc:
-        raise CLIError(f"{what}: {_reason(exc)}") from None
-    except OSError as exc:
-        raise CLIError(f"cannot read codes file {_q(path)}: {_reason(exc)}") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise CLIError(f"{what}: it holds a single array, not an .npz archive")
-    try:
-        with data:
-            missing = [k for k in CODES_KEYS if k not in data.files]
-            if missing:
-                raise CLIError(f"{what}: missing {', '.join(missing)}")
-            fields = {k: data[k] for k in CODES_KEYS}
-    except corrupt as exc:
-        raise CLIError(f"{what}: {_reason(exc)}") from None
-    except OSError as exc:
-        raise CLIError(f"cannot read codes file {_q(path)}: {_reason(exc)}") from None
-
-    try:
-        version = int(fields["format_version"])
-        if version > CODES_FORMAT_VERSION:
-            raise CLIError(f"{_q(path)} has codes format version {version}; this catcodec reads up to {CODES_FORMAT_VERSION}: upgrade catcodec")
-        codes = fields["codes"]
-        if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer) or codes.shape[0] < 1 or codes.shape[1] < 1:
-            raise CLIError(f"{what}: 'codes' must be a non-empty integer array [quantizers, frames], got {codes.dtype} {list(codes.shape)}")
-        out = dict(
-            codes=codes,
-            num_samples=int(fields["num_samples"]),
-            sampling_rate=int(fields["sampling_rate"]),
-            num_quantizers=int(fields["num_quantizers"]),
-            model_name=str(fields["model_name"]),
-            config_hash=str(fields["config_hash"]),
-            format_version=version,
-        )
-    except (TypeError, ValueError) as exc:  # a field of the wrong kind (e.g. a string where a number goes)
-        raise CLIError(f"{what}: {_reason(exc)}") from None
-    if out["num_quantizers"] != codes.shape[0]:
-        raise CLIError(f"{what}: num_quantizers is {out['num_quantizers']} but 'codes' has {codes.shape[0]} rows")
-    return out
-
-
-def _check_codes_for_model(path: str, fields: dict[str, Any], model, model_name: str) -> None:
-    """Refuse codes that another model made, or that do not fit this model's codebooks."""
-    config = model.config
-    ours = config.architecture_hash()
-    if fields["config_hash"] != ours:
-        raise CLIError(
-            f"{_q(path)} was made by model {_q(fields['model_name'])} (config {fields['config_hash']}), not by "
-            f"{_q(_model_label(model_name))} (config {ours}): pass --model {fields['model_name']}"
-        )
-    codes = fields["codes"]
-    if codes.shape[0] > config.num_quantizers:
-        raise CLIError(f"{_q(path)} has {codes.shape[0]} quantizers; this model has 1..{config.num_quantizers}")
-    if codes.min() < 0 or codes.max() >= config.codebook_size:
-        raise CLIError(f"{_q(path)} holds code values outside 0..{config.codebook_size - 1}: the file is corrupt")
-    frames, hop = codes.shape[1], config.hop_length
-    if not (frames - 1) * hop < fields["num_samples"] <= frames * hop:
-        raise CLIError(f"{_q(path)} is inconsistent: {frames} frames cannot hold {fields['num_samples']} samples")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -334,22 +241,11 @@ def cmd_encode(args: argparse.Namespace, model, device: torch.device) -> int:
     wav = _load_audio(args.input, config.sampling_rate)
     codes = model.encode(_to_tensor(wav, device), num_quantizers=n).audio_codes[0]
     frames = codes.shape[-1]
-    payload = dict(
-        codes=codes.cpu().numpy().astype(_codes_dtype(config.codebook_size)),
-        num_samples=np.int64(wav.shape[-1]),
-        sampling_rate=np.int64(config.sampling_rate),
-        num_quantizers=np.int64(n),
-        model_name=np.array(_model_label(args.model)),
-        config_hash=np.array(config.architecture_hash()),
-        format_version=np.int64(CODES_FORMAT_VERSION),
-    )
     out = Path(args.codes)
-    if out.is_dir():
-        raise CLIError(f"cannot write {_q(args.codes)}: it is a directory")
     try:
-        _write_atomically(out, lambda f: np.savez(f, **payload), suffix=".npz")
-    except OSError as exc:
-        raise CLIError(f"cannot write {_q(args.codes)}: {_reason(exc)}") from None
+        write_codes(out, CodesFile.from_model(codes, wav.shape[-1], model, _model_label(args.model)))
+    except CodesFileError as exc:
+        raise CLIError(str(exc)) from None
     seconds = wav.shape[-1] / config.sampling_rate
     print(
         f"wrote {args.codes}: {frames} frames x {n} quantizers ({seconds:.2f} s at {config.sampling_rate} Hz), "
@@ -360,10 +256,13 @@ def cmd_encode(args: argparse.Namespace, model, device: torch.device) -> int:
 
 def cmd_decode(args: argparse.Namespace, model, device: torch.device) -> int:
     _check_audio_out(args.output, (args.codes,))
-    fields = _read_codes(args.codes)
-    _check_codes_for_model(args.codes, fields, model, args.model)
-    codes = torch.from_numpy(fields["codes"].astype(np.int64))[None].to(device)
-    audio = _to_numpy(model.decode(codes).audio_values, fields["num_samples"])
+    try:
+        codes_file = read_codes(args.codes)
+        check_codes_for_model(args.codes, codes_file, model, _model_label(args.model))
+    except CodesFileError as exc:
+        raise CLIError(str(exc)) from None
+    codes = torch.from_numpy(codes_file.codes.astype(np.int64))[None].to(device)
+    audio = _to_numpy(model.decode(codes).audio_values, codes_file.num_samples)
     _save_audio(args.output, audio, model.config.sampling_rate)
     n, frames = codes.shape[1], codes.shape[2]
     print(

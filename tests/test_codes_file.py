@@ -1,0 +1,113 @@
+"""Tests for the `.npz` codes-file format (catcodec.codes_file), without the command line."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from catcodec import CATConfig, CodesFile, read_codes, write_codes
+from catcodec.codes_file import FORMAT_VERSION, KEYS, CodesFileError, check_codes_for_model
+
+TINY = dict(
+    sampling_rate=16000,
+    patch_size=40,
+    stage_dims=[32, 32, 32, 48],
+    stage_layers=[1, 1, 1, 2],
+    stage_heads=[2, 2, 2, 2],
+    stage_output_dims=[16, 16, 24, 32],
+    quantizer_dim=32,
+    num_quantizers=8,
+    codebook_size=64,
+    attention_window_seconds=0.5,
+)
+HOP = 320  # patch 40 * 2**3
+
+
+def _model(**overrides) -> SimpleNamespace:
+    """The codes-file functions only read `model.config`."""
+    return SimpleNamespace(config=CATConfig(**{**TINY, **overrides}))
+
+
+def _codes_file(model=None, name: str = "tiny", frames: int = 7, k: int = 4) -> CodesFile:
+    model = model or _model()
+    codes = torch.randint(0, model.config.codebook_size, (1, k, frames), generator=torch.Generator().manual_seed(0))
+    return CodesFile.from_model(codes, frames * HOP - 100, model, name)
+
+
+def _payload(cf: CodesFile, **changes) -> dict:
+    payload = dict(
+        codes=cf.codes,
+        num_samples=np.int64(cf.num_samples),
+        sampling_rate=np.int64(cf.sampling_rate),
+        num_quantizers=np.int64(cf.num_quantizers),
+        model_name=np.array(cf.model_name),
+        config_hash=np.array(cf.config_hash),
+        format_version=np.int64(cf.format_version),
+    )
+    payload.update(changes)
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+def test_round_trip(tmp_path):
+    model = _model()
+    cf = _codes_file(model)
+    assert cf.codes.dtype == np.int16 and cf.codes.shape == (4, 7)
+    assert (cf.num_quantizers, cf.sampling_rate, cf.format_version) == (4, 16000, FORMAT_VERSION)
+    assert cf.config_hash == model.config.architecture_hash()
+
+    path = tmp_path / "sub" / "c.npz"
+    write_codes(path, cf)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["c.npz"]  # no temporary file left
+    with np.load(path) as data:
+        assert set(data.files) == set(KEYS)
+    back = read_codes(path)
+    assert back == cf
+    assert back.codes.dtype == np.int16
+    np.testing.assert_array_equal(back.codes, cf.codes)
+    check_codes_for_model(path, back, model, "tiny")  # accepted by its own model
+
+
+def test_large_codebook_is_int32():
+    model = _model(codebook_size=65536)
+    codes = np.full((2, 3), 40000, dtype=np.int64)
+    assert CodesFile.from_model(codes, 3 * HOP, model, "big").codes.dtype == np.int32
+
+
+def test_missing_key(tmp_path):
+    path = tmp_path / "c.npz"
+    np.savez(path, **_payload(_codes_file(), config_hash=None))
+    with pytest.raises(CodesFileError, match="missing config_hash") as info:
+        read_codes(path)
+    assert "is not a catcodec codes file" in str(info.value) and str(path) in str(info.value)
+
+
+def test_other_model(tmp_path):
+    other = _model(codebook_size=32)
+    path = tmp_path / "c.npz"
+    write_codes(path, _codes_file(other, name="/models/other"))
+    cf = read_codes(path)
+    model = _model()
+    with pytest.raises(CodesFileError) as info:
+        check_codes_for_model(path, cf, model, "/models/tiny")
+    message = str(info.value)
+    assert "was made by model '/models/other'" in message and "not by '/models/tiny'" in message
+    assert other.config.architecture_hash() in message and model.config.architecture_hash() in message
+    assert message.endswith("pass --model /models/other")
+
+
+def test_version_too_new(tmp_path):
+    path = tmp_path / "c.npz"
+    np.savez(path, **_payload(_codes_file(), format_version=np.int64(FORMAT_VERSION + 1)))
+    with pytest.raises(CodesFileError) as info:
+        read_codes(path)
+    assert str(info.value) == (
+        f"'{path}' has codes format version {FORMAT_VERSION + 1}; this catcodec reads up to {FORMAT_VERSION}: upgrade catcodec"
+    )
+
+
+def test_write_to_a_directory(tmp_path):
+    with pytest.raises(CodesFileError, match="it is a directory"):
+        write_codes(tmp_path, _codes_file())
