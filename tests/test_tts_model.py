@@ -1,0 +1,120 @@
+"""CAT-TTS model: shapes, progressive sequence dropout, a tiny model memorising a few utterances, streaming frames."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training.generation import SamplingConfig
+from tts.configuration_tts import CATTTSConfig
+from tts.generation import generate_codes, iter_frames
+from tts.modeling_tts import CATTTSModel
+from tts.text import CharTokenizer
+
+TOK = CharTokenizer()
+
+
+def tiny_config(**kw) -> CATTTSConfig:
+    base = dict(num_quantizers=3, codebook_size=16, hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128,
+                depth_hidden_size=32, depth_num_layers=1, depth_num_heads=2, depth_intermediate_size=64,
+                max_positions=256, text_vocab_size=TOK.vocab_size)
+    base.update(kw)
+    return CATTTSConfig(**base)
+
+
+def batch(texts: list[str], frames: list[int], k: int = 3, size: int = 16, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    ids = [torch.tensor(TOK.encode(t)) for t in texts]
+    text = torch.zeros(len(ids), max(len(i) for i in ids), dtype=torch.long)
+    for r, i in enumerate(ids):
+        text[r, : len(i)] = i
+    codes = torch.randint(0, size, (len(ids), k, max(frames)), generator=g)
+    return text, torch.tensor([len(i) for i in ids]), codes, torch.tensor(frames)
+
+
+def test_forward_shapes_and_loss():
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config()).eval()
+    text, tl, codes, fl = batch(["hello there", "hi"], [7, 4])
+    out = model(text, tl, codes, fl)
+    assert out.loss.dim() == 0 and torch.isfinite(out.loss)
+    assert out.loss_per_level.shape == (3,)
+    n = int(fl.sum()) + 2  # every frame plus one end-of-speech prediction per item
+    assert [tuple(l.shape) for l in out.logits] == [(n, 17), (n, 16), (n, 16)]  # level 0 has the extra end class
+
+
+def test_padding_does_not_change_an_items_loss():
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config()).eval()
+    text, tl, codes, fl = batch(["a short one", "and a much longer sentence here"], [5, 9])
+    levels = torch.tensor([3, 3])
+    both = model(text, tl, codes, fl, levels)
+    alone = model(text[:1, : tl[0]], tl[:1], codes[:1, :, :5], fl[:1], levels[:1])
+    first = [lg[:6] for lg in both.logits]
+    for a, b in zip(first, alone.logits):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_progressive_dropout_masks_input_and_loss():
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config()).train()
+    text, tl, codes, fl = batch(["one two three"], [6])
+    out = model(text, tl, codes, fl, levels=torch.tensor([1]))
+    assert out.loss_per_level[1:].abs().sum() == 0 and out.loss_per_level[0] > 0
+    out.loss.backward()
+    # deeper codebooks neither feed the temporal input nor get a loss: no gradient reaches their embeddings
+    assert model.code_embeds[0].weight.grad.abs().sum() > 0
+    assert model.code_embeds[1].weight.grad is None or model.code_embeds[1].weight.grad.abs().sum() == 0
+    assert model.heads[2].weight.grad is None or model.heads[2].weight.grad.abs().sum() == 0
+    # sampling of levels: eval keeps all, train with p=1 draws from 1..K
+    model.config.progressive_dropout = 1.0
+    drawn = model.sample_levels(2000, torch.device("cpu"))
+    assert set(drawn.tolist()) == {1, 2, 3}
+    model.eval()
+    assert set(model.sample_levels(50, torch.device("cpu")).tolist()) == {3}
+
+
+def test_tiny_tts_memorises_a_few_utterances_and_stops():
+    """The CI-sized overfit: three sentences, each with its own frames; greedy synthesis gives them back."""
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config(progressive_dropout=0.3))
+    texts = ["good morning", "see you soon", "the cat sat"]
+    text, tl, codes, fl = batch(texts, [6, 8, 5], seed=1)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(400):
+        model.train()
+        loss = model(text, tl, codes, fl).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    greedy = SamplingConfig(temperature=0)
+    for i, t in enumerate(texts):
+        got = generate_codes(model, TOK.encode(t), sampling=greedy, max_frames=20)
+        assert torch.equal(got, codes[i, :, : fl[i]]), f"{t!r}: {got.tolist()} vs {codes[i, :, : fl[i]].tolist()}"
+        coarse = generate_codes(model, TOK.encode(t), num_quantizers=1, sampling=greedy, max_frames=20)
+        assert torch.equal(coarse, codes[i, :1, : fl[i]])  # any bitrate from one model
+
+
+def test_iter_frames_streams_and_validates():
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config()).eval()
+    frames = iter_frames(model, TOK.encode("hello"), num_quantizers=2, sampling=SamplingConfig(temperature=1.0, seed=3),
+                         max_frames=5)
+    first = next(frames)
+    assert first.shape == (2,) and 0 <= int(first.min()) and int(first.max()) < 16
+    rest = list(frames)
+    assert len(rest) <= 4
+    again = generate_codes(model, TOK.encode("hello"), num_quantizers=2, sampling=SamplingConfig(temperature=1.0, seed=3), max_frames=5)
+    assert torch.equal(again[:, 0], first)  # seeded: reproducible
+    with pytest.raises(ValueError, match="num_quantizers"):
+        next(iter_frames(model, TOK.encode("hi"), num_quantizers=4))
+    prompt = torch.randint(0, 16, (3, 4))
+    assert next(iter_frames(model, TOK.encode("hi"), prompt_codes=prompt, sampling=SamplingConfig(temperature=0))).shape == (3,)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="num_quantizers"):
+        tiny_config(num_quantizers=0)
+    with pytest.raises(ValueError, match="hidden_size"):
+        tiny_config(hidden_size=60, num_heads=8)

@@ -1,0 +1,60 @@
+"""`CATTTSConfig`: sizes of the CAT-TTS model (temporal Transformer over frames + depth Transformer over codebooks)."""
+
+from __future__ import annotations
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+
+@strict
+class CATTTSConfig(PreTrainedConfig):
+    r"""
+    Args:
+        text_vocab_size: characters of `tts.text.CharTokenizer` (padding, begin and end included).
+        num_quantizers: most codebooks per frame the model predicts; it synthesises at any 1..num_quantizers.
+        codebook_size: entries per codebook of the codec whose tokens it models.
+        hidden_size / num_layers / num_heads / intermediate_size: the temporal Transformer (one position per
+            text character and per audio frame).
+        depth_hidden_size / depth_num_layers / depth_num_heads / depth_intermediate_size: the depth
+            Transformer that predicts one frame's codebooks coarse to fine.
+        progressive_dropout: probability that a training item keeps only its first K codebooks (K uniform in
+            1..num_quantizers) in input and loss, so that any K can be synthesised.
+        max_positions: longest text + audio sequence (12.5 frames per second of audio).
+        codec_name: the codec whose tokens this model reads and writes (a preset name or folder).
+    """
+
+    model_type = "cat-tts"
+
+    text_vocab_size: int = 38
+    num_quantizers: int = 8
+    codebook_size: int = 1024
+    hidden_size: int = 384
+    num_layers: int = 6
+    num_heads: int = 6
+    intermediate_size: int = 1536
+    depth_hidden_size: int = 256
+    depth_num_layers: int = 2
+    depth_num_heads: int = 4
+    depth_intermediate_size: int = 1024
+    progressive_dropout: float = 0.5
+    max_positions: int = 2048
+    codec_name: str = "cat-small-16k"
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.num_quantizers < 1:
+            raise ValueError(f"CATTTSConfig.num_quantizers must be >= 1, got {self.num_quantizers}")
+        if not 0.0 <= self.progressive_dropout <= 1.0:
+            raise ValueError(f"CATTTSConfig.progressive_dropout must be in [0, 1], got {self.progressive_dropout}")
+        for width, heads, name in ((self.hidden_size, self.num_heads, ""), (self.depth_hidden_size, self.depth_num_heads, "depth_")):
+            if width % heads or (width // heads) % 2:
+                raise ValueError(f"CATTTSConfig.{name}hidden_size {width} must split into {name}num_heads {heads} even heads")
+
+    @property
+    def end_of_speech_id(self) -> int:
+        """Extra class of the first codebook that means: no more frames."""
+        return self.codebook_size
+
+
+__all__ = ["CATTTSConfig"]

@@ -1,0 +1,163 @@
+"""CAT-TTS: text -> CAT codec frames, autoregressively, with a temporal and a depth Transformer.
+
+Temporal Transformer (a transformers Llama, trained from scratch) runs over [text characters ; start-of-audio ;
+frame 0 ; frame 1 ; ...], a frame's input being the sum of its codebooks' embeddings. Its output at the
+position before frame t conditions the depth Transformer, which predicts frame t's codebooks coarse to fine
+(Moshi's RQ-Transformer): position 0 reads the temporal state, position k also reads codebook k-1, and
+position k predicts codebook k. Codebook 0 has one extra class, end of speech, so the length is predicted.
+Progressive sequence dropout keeps only the first K codebooks of some training items (input and loss), so
+the same model synthesises at any 1..num_quantizers codebooks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import LlamaConfig, LlamaModel, PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_tts import CATTTSConfig
+
+IGNORE = -100
+
+
+def _llama(hidden: int, layers: int, heads: int, intermediate: int, positions: int) -> LlamaModel:
+    return LlamaModel(
+        LlamaConfig(
+            vocab_size=1,  # inputs are always embeddings made by the TTS model
+            hidden_size=hidden,
+            intermediate_size=intermediate,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
+            max_position_embeddings=positions,
+            bos_token_id=None,
+            eos_token_id=None,
+            pad_token_id=None,
+        )
+    )
+
+
+@dataclass
+class CATTTSOutput(ModelOutput):
+    loss: torch.FloatTensor | None = None
+    loss_per_level: torch.FloatTensor | None = None  # [K] mean cross-entropy of each codebook
+    logits: list[torch.FloatTensor] | None = None  # per level [N, classes] over the predicted frames
+
+
+class CATTTSPreTrainedModel(PreTrainedModel):
+    config: CATTTSConfig
+    config_class = CATTTSConfig
+    base_model_prefix = "tts"
+    main_input_name = "text_ids"
+
+
+class CATTTSModel(CATTTSPreTrainedModel):
+    def __init__(self, config: CATTTSConfig) -> None:
+        super().__init__(config)
+        c = config
+        self.text_embed = nn.Embedding(c.text_vocab_size, c.hidden_size)
+        self.code_embeds = nn.ModuleList(nn.Embedding(c.codebook_size, c.hidden_size) for _ in range(c.num_quantizers))
+        self.audio_start = nn.Parameter(torch.zeros(c.hidden_size))
+        self.temporal = _llama(c.hidden_size, c.num_layers, c.num_heads, c.intermediate_size, c.max_positions)
+        self.depth_in = nn.Linear(c.hidden_size, c.depth_hidden_size, bias=False)
+        self.depth_code_embeds = nn.ModuleList(
+            nn.Embedding(c.codebook_size, c.depth_hidden_size) for _ in range(max(0, c.num_quantizers - 1))
+        )
+        self.depth = _llama(c.depth_hidden_size, c.depth_num_layers, c.depth_num_heads, c.depth_intermediate_size,
+                            c.num_quantizers)
+        self.heads = nn.ModuleList(
+            nn.Linear(c.depth_hidden_size, c.codebook_size + (1 if k == 0 else 0), bias=False)
+            for k in range(c.num_quantizers)
+        )
+        self.post_init()
+
+    # ---- embeddings ----
+    def frame_embedding(self, codes: torch.Tensor, levels: torch.Tensor | int) -> torch.Tensor:
+        """codes [B, K, F] -> [B, F, H]: sum of the embeddings of each item's first `levels` codebooks."""
+        b, k, f = codes.shape
+        levels = torch.as_tensor(levels, device=codes.device).expand(b)
+        out = codes.new_zeros((b, f, self.config.hidden_size), dtype=self.audio_start.dtype)
+        for i in range(k):
+            keep = (levels > i).to(out.dtype)[:, None, None]
+            out = out + self.code_embeds[i](codes[:, i].clamp_min(0)) * keep
+        return out
+
+    def _sequences(self, text_ids, text_lengths, codes, frame_lengths, levels):
+        """Right-padded temporal inputs [B, L, H], mask [B, L], and each item's first prediction position."""
+        text = self.text_embed(text_ids)
+        frames = self.frame_embedding(codes, levels)
+        rows, starts = [], []
+        for i in range(text_ids.shape[0]):
+            lt, lf = int(text_lengths[i]), int(frame_lengths[i])
+            rows.append(torch.cat([text[i, :lt], self.audio_start[None], frames[i, :lf]], dim=0))
+            starts.append(lt)
+        length = max(r.shape[0] for r in rows)
+        x = torch.stack([F.pad(r, (0, 0, 0, length - r.shape[0])) for r in rows])
+        mask = torch.stack([(torch.arange(length, device=x.device) < r.shape[0]).long() for r in rows])
+        return x, mask, starts
+
+    # ---- depth ----
+    def depth_logits(self, context: torch.Tensor, codes: torch.Tensor) -> list[torch.Tensor]:
+        """context [N, H] (temporal states) and teacher codes [N, K'] -> per level k < K' logits [N, classes].
+
+        K' may be below num_quantizers (generation of a coarse prefix); codes[:, k] feeds position k + 1."""
+        k_used = codes.shape[1]
+        inputs = [self.depth_in(context)[:, None]]
+        for k in range(k_used - 1):
+            inputs.append(self.depth_code_embeds[k](codes[:, k].clamp_min(0))[:, None])
+        hidden = self.depth(inputs_embeds=torch.cat(inputs, dim=1)).last_hidden_state
+        return [self.heads[k](hidden[:, k]) for k in range(k_used)]
+
+    # ---- training ----
+    def sample_levels(self, batch: int, device: torch.device) -> torch.Tensor:
+        """Codebooks each item keeps: all, or with probability `progressive_dropout` a uniform 1..K."""
+        k = self.config.num_quantizers
+        levels = torch.full((batch,), k, device=device)
+        if self.training and self.config.progressive_dropout > 0:
+            drop = torch.rand(batch, device=device) < self.config.progressive_dropout
+            levels = torch.where(drop, torch.randint(1, k + 1, (batch,), device=device), levels)
+        return levels
+
+    def forward(
+        self,
+        text_ids: torch.LongTensor,
+        text_lengths: torch.LongTensor,
+        codes: torch.LongTensor,
+        frame_lengths: torch.LongTensor,
+        levels: torch.LongTensor | None = None,
+    ) -> CATTTSOutput:
+        """Teacher-forced loss. text_ids [B, Lt] and codes [B, K, F] right-padded; levels [B] codebooks kept."""
+        c = self.config
+        if codes.shape[1] != c.num_quantizers:
+            raise ValueError(f"codes must have {c.num_quantizers} codebooks, got {codes.shape[1]}")
+        b = text_ids.shape[0]
+        levels = self.sample_levels(b, text_ids.device) if levels is None else levels.to(text_ids.device)
+        x, mask, starts = self._sequences(text_ids, text_lengths, codes, frame_lengths, levels)
+        hidden = self.temporal(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        contexts, targets, item_levels = [], [], []
+        for i in range(b):
+            lf = int(frame_lengths[i])
+            contexts.append(hidden[i, starts[i] : starts[i] + lf + 1])  # predicts frames 0..lf-1, then the end
+            target = torch.full((lf + 1, c.num_quantizers), IGNORE, dtype=torch.long, device=codes.device)
+            target[:lf] = codes[i, :, :lf].t()
+            target[lf, 0] = c.end_of_speech_id
+            targets.append(target)
+            item_levels.append(levels[i].expand(lf + 1))
+        context, target, level = torch.cat(contexts), torch.cat(targets), torch.cat(item_levels)
+        teacher = target.clamp_min(0).clamp_max(c.codebook_size - 1)
+        logits = self.depth_logits(context, teacher)
+        per_level, total, count = [], context.new_zeros(()), 0
+        for k, lg in enumerate(logits):
+            y = torch.where(level > k, target[:, k], torch.full_like(target[:, k], IGNORE))
+            valid = int((y != IGNORE).sum())
+            loss_k = F.cross_entropy(lg.float(), y, ignore_index=IGNORE, reduction="sum")
+            per_level.append(loss_k / max(valid, 1))
+            total, count = total + loss_k, count + valid
+        return CATTTSOutput(loss=total / max(count, 1), loss_per_level=torch.stack(per_level).detach(), logits=logits)
+
+
+__all__ = ["CATTTSModel", "CATTTSOutput", "CATTTSPreTrainedModel"]
