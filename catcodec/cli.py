@@ -538,6 +538,24 @@ def cmd_eval(args: argparse.Namespace, model, device: torch.device) -> int:
     return 0
 
 
+def cmd_tokenize(args: argparse.Namespace, model, device: torch.device) -> int:
+    from .tokenize import tokenize_manifest
+
+    manifest = Path(args.manifest)
+    if not manifest.is_file():
+        raise CLIError(f"cannot read manifest {_q(args.manifest)}: " + ("it is a directory" if manifest.is_dir() else "file not found"))
+    n = _check_num_quantizers(model, args.num_quantizers)
+    try:
+        report = tokenize_manifest(model, manifest, n, args.out, _model_label(args.model), batch_size=args.batch_size)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from None
+    print(
+        f"wrote {report.manifest}: {report.written} clips encoded, {report.reused} reused, {report.failed} unreadable "
+        f"skipped; {report.frames} frames x {n} quantizers ({report.frames / model.config.frame_rate / 60:.1f} min)"
+    )
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------------------
 # parser and entry point
 
@@ -609,6 +627,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wer", action="store_true", help="skip speech recognition (PocketSphinx WER)")
     p.add_argument("--no-speaker", action="store_true", help="skip speaker similarity (Resemblyzer)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("tokenize", parents=[common], help="cache the codes of every clip of a manifest (for TTS / ASR training)",
+                       description="Encode every clip of a JSON-lines manifest once; write codes files into a folder beside "
+                       "it and a new manifest (NAME.codes.jsonl) with 'codes' and 'num_frames' added to each line.")
+    p.add_argument("manifest", metavar="MANIFEST", help="JSON lines with an 'audio' field (relative to the manifest or absolute)")
+    p.add_argument("--num-quantizers", type=int, default=None, metavar="N", help="quantizers to keep (default: all)")
+    p.add_argument("--out", default=None, metavar="DIR", help="folder for the codes files (default: NAME.codes beside the manifest)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, metavar="N", help="clips encoded together (default: 8)")
+    p.set_defaults(func=cmd_tokenize)
 
     p = sub.add_parser("info", parents=[common], help="sizes, rates and weights of a model",
                        description="Print a model's sizes, rates, bitrate range and where its weights come from.")

@@ -355,3 +355,39 @@ def test_console_script_help():
     assert proc.returncode == 0, proc.stderr
     for command in ("roundtrip", "encode", "decode", "reconstruct", "info"):
         assert command in proc.stdout
+
+
+# ----------------------------------------------------------------------------------------------- tokenize
+
+
+def test_tokenize_caches_codes_equal_to_encode(files, model, capsys, tmp_path):
+    import json
+
+    import soundfile as sf
+
+    from catcodec.codes_file import read_codes
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, seconds in enumerate([0.5, 1.3, 0.2]):
+        path = folder / f"c{i}.wav"
+        sf.write(path, (0.2 * rng.standard_normal(int(seconds * 16000))).astype(np.float32), 16000, subtype="FLOAT")
+        rows.append({"audio": path.name, "text": f"clip {i}", "speaker": "s", "sample_rate": 16000, "duration": seconds})
+    (folder / "bad.wav").write_bytes(b"junk")
+    rows.append({"audio": "bad.wav", "text": None, "speaker": "s", "sample_rate": 16000, "duration": 1.0})
+    manifest = folder / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out, err = _ok(capsys, "tokenize", str(manifest), "--model", files["model"], "--num-quantizers", "3", "--batch-size", "2")
+    assert "3 clips encoded, 0 reused, 1 unreadable" in out
+    lines = [json.loads(l) for l in (folder / "m.codes.jsonl").read_text().splitlines()]
+    assert [l["text"] for l in lines] == ["clip 0", "clip 1", "clip 2"]
+    for line in lines:
+        cached = read_codes(folder / line["codes"])
+        wav, _ = sf.read(folder / line["audio"], dtype="float32")
+        alone = model.encode(torch.from_numpy(wav)[None, None], num_quantizers=3).audio_codes[0]
+        assert cached.codes.shape == (3, line["num_frames"])
+        assert np.array_equal(cached.codes, alone.numpy())  # batched with padding == one by one
+    out, _ = _ok(capsys, "tokenize", str(manifest), "--model", files["model"], "--num-quantizers", "3")
+    assert "0 clips encoded, 3 reused" in out
