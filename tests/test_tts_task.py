@@ -1,0 +1,54 @@
+"""The tts task end to end: tiny corpus -> catcodec tokenize (tiny codec) -> shared trainer -> saved model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from catcodec import CATConfig, CATModel
+from catcodec.tokenize import tokenize_manifest
+from training.config import OptimizerConfig, ScheduleConfig, TrainConfig
+from training.task import get_task
+from training.trainer import Trainer
+from tts.modeling_tts import CATTTSModel
+
+TINY_CODEC = dict(sampling_rate=16000, patch_size=40, stage_dims=[32, 32, 32, 48], stage_layers=[1, 1, 1, 1],
+                  stage_heads=[2, 2, 2, 2], stage_output_dims=[16, 16, 24, 32], quantizer_dim=32, num_quantizers=4,
+                  codebook_size=64)
+
+
+def test_tts_task_trains_on_tokenized_manifest(tmp_path):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    codec = CATModel(CATConfig(**TINY_CODEC)).eval()
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(8):
+        path = tmp_path / f"u{i}.wav"
+        sf.write(path, (0.1 * rng.standard_normal(int((0.3 + 0.05 * i) * 16000))).astype(np.float32), 16000)
+        text = ["hello", "good day", "one two three", "", "café", "yes", "no thanks", "see you"][i]
+        rows.append({"audio": path.name, "text": text or None, "speaker": "a", "sample_rate": 16000, "duration": 0.3})
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = tokenize_manifest(codec, manifest, num_quantizers=4, progress=False)
+    assert report.written == 8
+
+    config = TrainConfig(
+        task_name="tts", output_dir=str(tmp_path / "run"), max_steps=3, batch_size=3, log_every=1, val_every=3,
+        val_batches=1, checkpoint_every=0, progress=False,
+        optimizers={"model": OptimizerConfig(lr=1e-3)}, schedule=ScheduleConfig(warmup_steps=1),
+        task={"model": {"num_quantizers": 4, "codebook_size": 64, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+                        "intermediate_size": 64, "depth_hidden_size": 32, "depth_num_layers": 1, "depth_num_heads": 2,
+                        "depth_intermediate_size": 64, "max_positions": 128},
+              "train_manifests": [str(report.manifest)], "val_manifests": [str(report.manifest)]},
+    )
+    trainer = Trainer(config, get_task("tts")(config))
+    assert len(trainer.train_set) == 6  # the empty transcript and the unsupported 'café' are left out
+    assert trainer.train_set.skipped == 2
+    last = trainer.fit()
+    assert np.isfinite(last["loss_model"]) and np.isfinite(last["val_loss"])
+    saved = CATTTSModel.from_pretrained(tmp_path / "run" / "model")
+    assert saved.config.num_quantizers == 4

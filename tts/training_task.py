@@ -1,0 +1,152 @@
+"""The `tts` training task: CAT-TTS on codes cached by `catcodec tokenize`, with the shared trainer.
+
+    catcodec tokenize data/synth/train.jsonl --num-quantizers 8
+    python -m training tts --config configs/tts_small_cpu.yaml
+
+Items are (transcript, codes) pairs from one or more `*.codes.jsonl` manifests; batches are bucketed by
+length so padding stays small. Items whose transcript the text front-end refuses are left out (counted).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from catcodec.codes_file import CodesFileError, read_codes
+from training.data import BucketBatchSampler
+from training.task import Models, StepOutput, Task, register_task
+
+from .configuration_tts import CATTTSConfig
+from .modeling_tts import CATTTSModel
+from .text import CharTokenizer, TextError
+
+log = logging.getLogger("tts.training")
+
+TASK_DEFAULTS: dict[str, Any] = {
+    "model": {},  # CATTTSConfig fields
+    "train_manifests": [],  # *.codes.jsonl written by `catcodec tokenize`
+    "val_manifests": [],
+    "max_frames": 300,  # longer clips are left out (24 s at 12.5 frames/s)
+    "num_buckets": 10,
+}
+
+
+class CodesTextDataset(Dataset):
+    """(character ids, codes [K, F]) pairs from codes manifests; only lines with a usable transcript."""
+
+    def __init__(self, manifests: list[str | Path], num_quantizers: int, max_frames: int,
+                 tokenizer: CharTokenizer | None = None) -> None:
+        self.tokenizer = tokenizer or CharTokenizer()
+        self.num_quantizers = num_quantizers
+        self.items: list[tuple[list[int], Path]] = []
+        self.frames: list[int] = []
+        self.skipped = 0
+        for manifest in map(Path, manifests):
+            for line in manifest.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not row.get("text") or "codes" not in row or not 0 < int(row["num_frames"]) <= max_frames:
+                    self.skipped += 1
+                    continue
+                try:
+                    ids = self.tokenizer.encode(row["text"])
+                except TextError:
+                    self.skipped += 1
+                    continue
+                self.items.append((ids, manifest.parent / row["codes"]))
+                self.frames.append(int(row["num_frames"]))
+        if not self.items:
+            raise ValueError(f"no usable (text, codes) items in {', '.join(map(str, manifests))}")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        ids, path = self.items[i]
+        try:
+            codes = read_codes(path).codes
+        except CodesFileError as exc:
+            raise RuntimeError(f"cached codes unreadable: {exc}; run catcodec tokenize again") from None
+        if codes.shape[0] < self.num_quantizers:
+            raise RuntimeError(f"{path} has {codes.shape[0]} codebooks, the model needs {self.num_quantizers}")
+        return {"text": torch.tensor(ids), "codes": torch.from_numpy(codes[: self.num_quantizers].astype(np.int64))}
+
+
+def collate_tts(items: list[dict]) -> dict[str, torch.Tensor]:
+    b = len(items)
+    lt = torch.tensor([len(it["text"]) for it in items])
+    lf = torch.tensor([it["codes"].shape[1] for it in items])
+    k = items[0]["codes"].shape[0]
+    text = torch.zeros(b, int(lt.max()), dtype=torch.long)
+    codes = torch.zeros(b, k, int(lf.max()), dtype=torch.long)
+    for i, it in enumerate(items):
+        text[i, : lt[i]] = it["text"]
+        codes[i, :, : lf[i]] = it["codes"]
+    return {"text_ids": text, "text_lengths": lt, "codes": codes, "frame_lengths": lf}
+
+
+@register_task("tts")
+class TTSTask(Task):
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        unknown = set(self.task_config) - set(TASK_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown tts task key(s): {', '.join(sorted(unknown))}")
+        self.cfg = {**TASK_DEFAULTS, **self.task_config}
+        self.model_config = CATTTSConfig(**{"text_vocab_size": CharTokenizer().vocab_size, **self.cfg["model"]})
+
+    def build_models(self):
+        return {"model": CATTTSModel(self.model_config)}
+
+    def build_datasets(self):
+        if not self.cfg["train_manifests"]:
+            raise ValueError("task.train_manifests is empty: cache codes first (catcodec tokenize MANIFEST)")
+        k, cap = self.model_config.num_quantizers, self.cfg["max_frames"]
+        train = CodesTextDataset(self.cfg["train_manifests"], k, cap)
+        log.info("tts data: %d items (%d left out)", len(train), train.skipped)
+        val = CodesTextDataset(self.cfg["val_manifests"], k, cap) if self.cfg["val_manifests"] else None
+        return train, val
+
+    def make_batch_sampler(self, dataset, batch_size, seed, rank, world_size):
+        return BucketBatchSampler(dataset.frames, batch_size, seed, rank, world_size, num_buckets=self.cfg["num_buckets"])
+
+    def collate(self, items):
+        return collate_tts(items)
+
+    def batch_size_of(self, batch) -> int:
+        return batch["text_ids"].shape[0]
+
+    def training_step(self, models: Models, batch, step: int) -> StepOutput:
+        device = next(models.raw("model").parameters()).device
+        out = models["model"](**{k: v.to(device) for k, v in batch.items()})
+        logs = {f"loss_q{k + 1}": float(v) for k, v in enumerate(out.loss_per_level.tolist()) if k in (0, 1)}
+        return StepOutput({"model": out.loss}, logs)
+
+    @torch.no_grad()
+    def validate(self, models: Models, batches: Iterable, step: int, sample_dir) -> dict[str, float]:
+        model = models.raw("model")
+        device = next(model.parameters()).device
+        k = model.config.num_quantizers
+        total, per_level, n = 0.0, torch.zeros(k), 0
+        for batch in batches:
+            levels = torch.full((batch["text_ids"].shape[0],), k)
+            out = model(**{key: v.to(device) for key, v in batch.items()}, levels=levels.to(device))
+            total += float(out.loss)
+            per_level += out.loss_per_level.cpu()
+            n += 1
+        if n == 0:
+            return {}
+        return {"loss": total / n, **{f"loss_q{i + 1}": float(v) / n for i, v in enumerate(per_level) if i in (0, k - 1)}}
+
+    def on_save(self, models: Models, output_dir: Path, step: int) -> None:
+        models.raw("model").save_pretrained(output_dir / "model")
+
+
+__all__ = ["TTSTask", "CodesTextDataset", "collate_tts"]
