@@ -1,0 +1,89 @@
+"""TTSPipeline and catcodec-tts on a tiny TTS model and a tiny codec saved in a temporary folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from catcodec import CATConfig, CATModel
+from tts.cli import main as tts_main
+from tts.configuration_tts import CATTTSConfig
+from tts.modeling_tts import CATTTSModel
+from tts.pipeline import TTSPipeline
+from tts.text import CharTokenizer, TextError
+
+CODEC = dict(sampling_rate=16000, patch_size=40, stage_dims=[32, 32, 32, 48], stage_layers=[1, 1, 1, 1],
+             stage_heads=[2, 2, 2, 2], stage_output_dims=[16, 16, 24, 32], quantizer_dim=32, num_quantizers=4,
+             codebook_size=64)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("tts")
+    CATModel(CATConfig(**CODEC)).save_pretrained(root / "codec")
+    tts = CATTTSModel(CATTTSConfig(num_quantizers=3, codebook_size=64, hidden_size=32, num_layers=1, num_heads=2,
+                                   intermediate_size=64, depth_hidden_size=32, depth_num_layers=1, depth_num_heads=2,
+                                   depth_intermediate_size=64, max_positions=256, codec_name=str(root / "codec"),
+                                   text_vocab_size=CharTokenizer().vocab_size))
+    tts.save_pretrained(root / "tts")
+    return root
+
+
+def test_pipeline_audio_and_streaming_match(folders):
+    tts = TTSPipeline.from_pretrained(folders / "tts")  # the codec comes from the model's config
+    audio = tts("Hello there.", seed=1, temperature=0, max_seconds=1.0)
+    hop = tts.codec.config.hop_length
+    frames_max = int(1.0 * tts.codec.config.frame_rate)  # max_seconds * frames per second
+    assert audio.dtype == np.float32 and audio.size % hop == 0 and 0 < audio.size <= frames_max * hop
+    chunks = list(tts.stream("Hello there.", seed=1, temperature=0, max_seconds=1.0))
+    assert all(c.size == hop for c in chunks)
+    assert np.allclose(np.concatenate(chunks), audio, atol=1e-5)
+    # fewer codebooks: same length budget, other audio
+    coarse = tts("Hello there.", num_quantizers=1, temperature=0, max_seconds=1.0)
+    assert coarse.size % hop == 0
+
+
+def test_pipeline_errors(folders, tmp_path):
+    tts = TTSPipeline.from_pretrained(folders / "tts")
+    with pytest.raises(TextError, match="empty"):
+        tts("   ")
+    with pytest.raises(TextError, match="unsupported"):
+        tts("\u4f60\u597d")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    with pytest.raises(ValueError, match="silent"):
+        tts("hi", prompt=str(silent))
+    long = tmp_path / "long.wav"
+    sf.write(long, (0.1 * np.random.default_rng(0).standard_normal(16000 * 16)).astype(np.float32), 16000)
+    with pytest.raises(ValueError, match="too long"):
+        tts("hi", prompt=str(long))
+    with pytest.raises(ValueError, match="num_quantizers"):
+        tts("hi", num_quantizers=9)
+
+
+def test_voice_prompt_is_used(folders, tmp_path):
+    tts = TTSPipeline.from_pretrained(folders / "tts")
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, (0.2 * np.sin(np.linspace(0, 2000, 8000))).astype(np.float32), 16000)
+    plain = tts("yes", temperature=0, max_seconds=0.5)
+    prompted = tts("yes", prompt=str(ref), prompt_text="a tone", temperature=0, max_seconds=0.5)
+    assert prompted.size > 0 and not (plain.size == prompted.size and np.allclose(plain, prompted))
+
+
+def test_cli(folders, tmp_path, capsys):
+    out = tmp_path / "o.wav"
+    code = tts_main(["Good day.", "-o", str(out), "--model", str(folders / "tts"), "--seed", "0", "--stream",
+                     "--max-seconds", "0.5"])
+    assert code == 0
+    wav, sr = sf.read(out)
+    assert sr == 16000 and wav.size > 0
+    assert "first audio after" in capsys.readouterr().out
+    assert tts_main(["", "-o", str(out), "--model", str(folders / "tts")]) == 2
+    assert "catcodec-tts: error: text is empty" in capsys.readouterr().err
+    assert tts_main(["hi", "-o", str(out), "--model", str(tmp_path / "nope")]) == 2
+    assert "is not a TTS model folder" in capsys.readouterr().err
+    assert tts_main(["hi", "-o", str(out), "--model", str(folders / "tts"), "--prompt", str(tmp_path / "missing.wav")]) == 2
+    assert "file not found" in capsys.readouterr().err

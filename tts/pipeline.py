@@ -1,0 +1,90 @@
+"""`TTSPipeline`: text (+ an optional voice prompt) -> speech, whole or streamed chunk by chunk.
+
+    tts = TTSPipeline.from_pretrained("runs/tts/model")              # codec from the model's config
+    audio = tts("Good morning.", prompt="ref.wav", prompt_text="What the reference says.", seed=0)
+    for chunk in tts.stream("Good morning."):                         # 80 ms of audio per frame
+        play(chunk)
+
+The voice prompt is encoded by the codec and its frames are put before the new ones (its transcript before
+the text), so the model continues in the prompt's voice; only the new audio is returned.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from catcodec import CATModel
+from catcodec.audio import load_audio
+from catcodec.streaming import StreamingDecoder
+from training.generation import SamplingConfig
+
+from .generation import iter_frames
+from .modeling_tts import CATTTSModel
+from .text import CharTokenizer, TextError
+
+MAX_PROMPT_SECONDS = 15.0
+MIN_PROMPT_RMS = 1e-3  # about -60 dBFS: quieter than this is silence, not a voice
+
+
+class TTSPipeline:
+    def __init__(self, model: CATTTSModel, codec: CATModel, tokenizer: CharTokenizer | None = None) -> None:
+        if codec.config.num_quantizers < model.config.num_quantizers or codec.config.codebook_size != model.config.codebook_size:
+            raise ValueError("the codec does not match the TTS model (codebooks or codebook size differ)")
+        self.model = model.eval()
+        self.codec = codec.eval()
+        self.tokenizer = tokenizer or CharTokenizer()
+
+    @classmethod
+    def from_pretrained(cls, tts_path: str | Path, codec: str | Path | CATModel | None = None) -> "TTSPipeline":
+        model = CATTTSModel.from_pretrained(tts_path)
+        if not isinstance(codec, CATModel):
+            codec = CATModel.from_pretrained(codec or model.config.codec_name)
+        return cls(model, codec)
+
+    @property
+    def sampling_rate(self) -> int:
+        return self.codec.config.sampling_rate
+
+    # ---- inputs ----
+    def _prompt_codes(self, prompt, num_quantizers: int) -> torch.Tensor:
+        wav = load_audio(prompt, self.sampling_rate) if isinstance(prompt, (str, Path)) else np.asarray(prompt, np.float32).reshape(-1)
+        seconds = wav.size / self.sampling_rate
+        if seconds > MAX_PROMPT_SECONDS:
+            raise ValueError(f"voice prompt is too long: {seconds:.1f} s (max {MAX_PROMPT_SECONDS:.0f} s); cut it")
+        if wav.size == 0 or float(np.sqrt(np.mean(wav.astype(np.float64) ** 2))) < MIN_PROMPT_RMS:
+            raise ValueError("voice prompt is silent: give a recording of the voice to imitate")
+        with torch.inference_mode():
+            return self.codec.encode(torch.from_numpy(wav)[None, None], num_quantizers=num_quantizers).audio_codes[0]
+
+    def _frames(self, text, prompt, prompt_text, num_quantizers, sampling, max_seconds) -> Iterator[torch.Tensor]:
+        k = self.model.config.num_quantizers if num_quantizers is None else num_quantizers
+        if not 1 <= k <= self.model.config.num_quantizers:
+            raise ValueError(f"num_quantizers must be in 1..{self.model.config.num_quantizers}, got {k}")
+        full_text = f"{prompt_text.strip()} {text}" if prompt is not None and prompt_text else text
+        ids = self.tokenizer.encode(full_text)  # TextError (a ValueError) on empty / unsupported / too long
+        prompt_codes = self._prompt_codes(prompt, k) if prompt is not None else None
+        max_frames = int(max_seconds * self.codec.config.frame_rate)
+        return iter_frames(self.model, ids, k, sampling, prompt_codes, max_frames=max_frames)
+
+    # ---- outputs ----
+    def stream(self, text: str, prompt=None, prompt_text: str | None = None, num_quantizers: int | None = None,
+               temperature: float = 0.8, top_p: float | None = 0.95, top_k: int | None = None,
+               seed: int | None = None, max_seconds: float = 30.0) -> Iterator[np.ndarray]:
+        """Audio chunks (float32, one frame = hop_length samples each) as soon as each frame is generated."""
+        sampling = SamplingConfig(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed)
+        frames = self._frames(text, prompt, prompt_text, num_quantizers, sampling, max_seconds)
+        with torch.inference_mode(), StreamingDecoder(self.codec) as decoder:
+            for frame in frames:
+                yield decoder.push(frame[None, :, None]).reshape(-1).float().numpy()
+
+    def __call__(self, text: str, **kwargs) -> np.ndarray:
+        """The whole utterance as float32 samples at `sampling_rate`."""
+        chunks = list(self.stream(text, **kwargs))
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+__all__ = ["TTSPipeline", "TextError"]
