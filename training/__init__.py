@@ -1,1 +1,1 @@
-"""The generic training engine: trainer, data, distillation, generation (not built yet; imports no model package)."""
+"""The generic training engine: trainer, tasks, data, generation (distillation comes with ASR); imports no model package."""
