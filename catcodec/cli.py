@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .messages import quote, reason
 from .codes_file import CodesFile, CodesFileError, check_codes_for_model, read_codes, write_codes
 from .presets import DEFAULT_MODEL, PRESETS
 
@@ -41,20 +42,8 @@ class CLIError(Exception):
     """A bad input from the user: printed as one line `catcodec: error: <message>`, exit code 2."""
 
 
-def _q(path: str | os.PathLike) -> str:
-    """Quote a name for a one-line message."""
-    return "'" + os.fspath(path).replace("\n", "\\n").replace("\r", "\\r") + "'"
-
-
-def _reason(exc: BaseException) -> str:
-    """One line saying what went wrong, without the exception class noise."""
-    if isinstance(exc, KeyError) and exc.args:
-        text = str(exc.args[0])
-    elif isinstance(exc, OSError) and exc.strerror:
-        text = exc.strerror
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+_q = quote
+_reason = reason
 
 
 def _info(message: str) -> None:

@@ -35,6 +35,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from .messages import quote, reason
+
 __all__ = ["FORMAT_VERSION", "KEYS", "CodesFile", "CodesFileError", "check_codes_for_model", "read_codes", "write_codes"]
 
 PathLike = Union[str, os.PathLike]
@@ -49,20 +51,8 @@ class CodesFileError(ValueError):
     """A codes file that cannot be read, written or used with a model; the message is one line naming it."""
 
 
-def _q(path: PathLike) -> str:
-    """Quote a name for a one-line message."""
-    return "'" + os.fspath(path).replace("\n", "\\n").replace("\r", "\\r") + "'"
-
-
-def _reason(exc: BaseException) -> str:
-    """One line saying what went wrong, without the exception class noise."""
-    if isinstance(exc, KeyError) and exc.args:
-        text = str(exc.args[0])
-    elif isinstance(exc, OSError) and exc.strerror:
-        text = exc.strerror
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+_q = quote
+_reason = reason
 
 
 def _codes_dtype(codebook_size: int) -> np.dtype:

@@ -22,18 +22,7 @@ SR = 16000
 HOP = 320  # patch 40 * 2**3
 PCM16_ATOL = 2.5 / 32768  # one 16-bit PCM step (rounding) plus float slack
 
-TINY = dict(
-    sampling_rate=16000,
-    patch_size=40,
-    stage_dims=[32, 32, 32, 48],
-    stage_layers=[1, 1, 1, 2],
-    stage_heads=[2, 2, 2, 2],
-    stage_output_dims=[16, 16, 24, 32],
-    quantizer_dim=32,
-    num_quantizers=8,
-    codebook_size=64,
-    attention_window_seconds=0.5,
-)
+from helpers.tiny import TINY  # noqa: E402  (the shared tiny configuration)
 
 
 def _save_model(folder: Path, **overrides) -> Path:
