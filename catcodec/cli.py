@@ -17,15 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from .atomic import atomic_write
 from .messages import quote, reason
 from .codes_file import CodesFile, CodesFileError, check_codes_for_model, read_codes, write_codes
 from .presets import DEFAULT_MODEL, PRESETS
@@ -176,19 +176,6 @@ def _check_audio_out(out: str, inputs: tuple[str, ...] = ()) -> None:
     for other in inputs:
         if os.path.exists(out) and os.path.exists(other) and os.path.samefile(out, other):
             raise CLIError(f"{_q(out)} is also the input: refusing to overwrite it, choose another output name")
-
-
-def _write_atomically(path: Path, write: Callable[[Any], None], suffix: str) -> None:
-    """Write through a temporary file in the same folder, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp{suffix}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _to_tensor(wav: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -433,7 +420,7 @@ def cmd_roundtrip(args: argparse.Namespace, model, device: torch.device) -> int:
         results=results,
     )
     try:
-        _write_atomically(
+        atomic_write(
             out_dir / "results.json", lambda f: f.write((json.dumps(summary, indent=2) + "\n").encode()), suffix=".json"
         )
     except OSError as exc:

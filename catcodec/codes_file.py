@@ -26,7 +26,6 @@ message naming the file, which the command line prints as-is.
 from __future__ import annotations
 
 import os
-import secrets
 import zipfile
 import zlib
 from dataclasses import dataclass, fields
@@ -35,6 +34,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from .atomic import atomic_write
 from .messages import quote, reason
 
 __all__ = ["FORMAT_VERSION", "KEYS", "CodesFile", "CodesFileError", "check_codes_for_model", "read_codes", "write_codes"]
@@ -122,15 +122,7 @@ def write_codes(path: PathLike, codes_file: CodesFile) -> None:
         format_version=np.int64(codes_file.format_version),
     )
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp.npz")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **payload)
-            os.replace(tmp, out)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(out, lambda f: np.savez(f, **payload), suffix=".npz")
     except OSError as exc:
         raise CodesFileError(f"cannot write {_q(path)}: {_reason(exc)}") from None
 

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from .mel import centered_stft
+
 DiscriminatorOutput = tuple[torch.Tensor, list[torch.Tensor]]  # (logits, feature maps)
 
 LEAKY_SLOPE = 0.1
@@ -103,19 +105,7 @@ class ComplexSTFTDiscriminator(nn.Module):
     def spectrogram(self, wav: torch.Tensor) -> torch.Tensor:
         """[B, 1, T] -> [B, 2, frames, window_length // 2 + 1] (real, imaginary; normalised STFT).
         The FFT runs in fp32 (cuFFT has no bf16), whatever the autocast dtype."""
-        x = wav.reshape(-1, wav.shape[-1]).float()
-        if x.shape[-1] <= self.window_length // 2:  # reflect padding needs more than half a window
-            x = F.pad(x, (0, self.window_length // 2 + 1 - x.shape[-1]))
-        spec = torch.stft(
-            x,
-            n_fft=self.window_length,
-            hop_length=self.hop_length,
-            window=self.window,
-            center=True,
-            pad_mode="reflect",
-            normalized=True,
-            return_complex=True,
-        )  # [B, freq, frames]
+        spec = centered_stft(wav, self.window, self.hop_length, normalized=True)  # [B, freq, frames]
         return torch.stack([spec.real, spec.imag], dim=1).transpose(2, 3)
 
     def forward(self, wav: torch.Tensor) -> DiscriminatorOutput:

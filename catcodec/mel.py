@@ -18,6 +18,17 @@ DEFAULT_WINDOWS = (32, 64, 128, 256, 512, 1024, 2048)
 DEFAULT_MELS = (5, 10, 20, 40, 80, 160, 320)
 
 
+def centered_stft(wav: torch.Tensor, window: torch.Tensor, hop_length: int, normalized: bool = False) -> torch.Tensor:
+    """Complex STFT [B, window // 2 + 1, frames] of [B, 1, T] or [B, T] audio, in fp32 (cuFFT has no bf16):
+    centred Hann-windowed frames, reflect padding (very short inputs are zero-padded enough to allow it)."""
+    n_fft = window.shape[0]
+    x = wav.reshape(-1, wav.shape[-1]).float()
+    if x.shape[-1] <= n_fft // 2:  # reflect padding needs more samples than half a window
+        x = F.pad(x, (0, n_fft // 2 + 1 - x.shape[-1]))
+    return torch.stft(x, n_fft=n_fft, hop_length=hop_length, window=window, center=True, pad_mode="reflect",
+                      normalized=normalized, return_complex=True)
+
+
 class MelSpectrogram(nn.Module):
     """Waveform [B, 1, T] or [B, T] -> mel magnitude [B, n_mels, frames] (Hann window, centred frames)."""
 
@@ -32,19 +43,7 @@ class MelSpectrogram(nn.Module):
         self.register_buffer("window", torch.hann_window(window_length), persistent=False)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        x = wav.reshape(-1, wav.shape[-1]).float()
-        if x.shape[-1] <= self.window_length // 2:  # reflect padding needs more samples than half a window
-            x = F.pad(x, (0, self.window_length // 2 + 1 - x.shape[-1]))
-        spec = torch.stft(
-            x,
-            n_fft=self.window_length,
-            hop_length=self.hop_length,
-            window=self.window,
-            center=True,
-            pad_mode="reflect",
-            return_complex=True,
-        ).abs()
-        return self.filters @ spec
+        return self.filters @ centered_stft(wav, self.window, self.hop_length).abs()
 
 
 class MultiScaleMelLoss(nn.Module):
@@ -74,4 +73,4 @@ class MultiScaleMelLoss(nn.Module):
         return loss
 
 
-__all__ = ["MelSpectrogram", "MultiScaleMelLoss", "DEFAULT_WINDOWS", "DEFAULT_MELS"]
+__all__ = ["centered_stft", "MelSpectrogram", "MultiScaleMelLoss", "DEFAULT_WINDOWS", "DEFAULT_MELS"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .atomic import atomic_write
 from .audio import AudioError, load_audio
 from .codes_file import CodesFile, CodesFileError, read_codes, write_codes
 from .modeling_cat import CATModel
@@ -114,9 +115,8 @@ def tokenize_manifest(
         if len(pending) == batch_size:
             flush()
     flush()
-    tmp = out_manifest.with_name(out_manifest.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-    os.replace(tmp, out_manifest)
+    text = "".join(json.dumps(r) + "\n" for r in kept)
+    atomic_write(out_manifest, lambda f: f.write(text.encode("utf-8")))
     return report
 
 

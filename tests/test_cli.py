@@ -31,13 +31,7 @@ def _save_model(folder: Path, **overrides) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model gains nothing from threads, and OpenMP spin-waits crawl on a busy small machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")  # conftest: tiny models run best on one thread
 
 
 @pytest.fixture(scope="module")

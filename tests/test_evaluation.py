@@ -24,12 +24,7 @@ SR = 16000
 from helpers.tiny import TINY  # noqa: E402  (the shared tiny configuration)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")  # conftest: tiny models run best on one thread
 
 
 def speech_like(seconds: float = 3.0, seed: int = 0, f0: float = 130.0) -> np.ndarray:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write
 from .run import METRIC_LABELS, METRICS
 
 #: Table columns after system and bitrates: (key, header, format, higher is better).
@@ -199,19 +199,7 @@ def plot(results: dict[str, Any], path: str | os.PathLike) -> None:
         title += "  [UNTRAINED weights: CAT rows are noise]"
     fig.suptitle(title, fontsize=13)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
-    _atomic(Path(path), lambda f: fig.savefig(f, format="png", dpi=100))
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=100))
 
 
 def write_report(results: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -219,8 +207,8 @@ def write_report(results: dict[str, Any], out_dir: str | os.PathLike) -> dict[st
     out = Path(out_dir)
     paths = dict(json=out / "results.json", markdown=out / "results.md", plot=out / "results.png")
     text = json.dumps(to_json_ready(results), indent=2, allow_nan=False) + "\n"
-    _atomic(paths["json"], lambda f: f.write(text.encode()))
-    _atomic(paths["markdown"], lambda f: f.write(markdown_report(results).encode()))
+    atomic_write(paths["json"], lambda f: f.write(text.encode()))
+    atomic_write(paths["markdown"], lambda f: f.write(markdown_report(results).encode()))
     plot(results, paths["plot"])
     return paths
 
