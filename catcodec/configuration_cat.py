@@ -66,6 +66,11 @@ class CATConfig(PreTrainedConfig):
         codebook_usage_decay: decay per training step of that moving average.
         commitment_loss_weight / codebook_loss_weight: weights of the VQ losses in `forward`'s `loss`.
         initializer_range: std of the truncated-normal init of Linear weights.
+        output_head: how the decoder's last stage becomes a waveform: "patch" (the reference: a Linear to
+            patch_size samples per token) or "istft" (log-magnitudes and phases of an STFT with a hop of
+            one patch, inverse-FFT'd and overlap-added causally; trains faster for small models).
+        istft_n_fft: FFT size of the "istft" head, a multiple of patch_size of at least twice it;
+            `None` means 4 * patch_size.
     """
 
     model_type = "cat"
@@ -95,6 +100,8 @@ class CATConfig(PreTrainedConfig):
     commitment_loss_weight: float = 0.25
     codebook_loss_weight: float = 1.0
     initializer_range: float = 0.02
+    output_head: str = "patch"
+    istft_n_fft: int | None = None
 
     def __post_init__(self, **kwargs):
         for name in ("stage_dims", "stage_layers", "stage_heads", "stage_output_dims"):
@@ -138,6 +145,15 @@ class CATConfig(PreTrainedConfig):
             raise ValueError("CATConfig.patch_size and merge_factor must be positive")
         if not 0.0 <= self.quantizer_dropout <= 1.0:
             raise ValueError(f"CATConfig.quantizer_dropout must be in [0, 1], got {self.quantizer_dropout}")
+        if self.output_head not in ("patch", "istft"):
+            raise ValueError(f"CATConfig.output_head must be 'patch' or 'istft', got {self.output_head!r}")
+        if self.output_head == "istft":
+            n_fft = self.istft_window
+            if n_fft % self.patch_size or n_fft < 2 * self.patch_size:
+                raise ValueError(
+                    f"CATConfig.istft_n_fft = {n_fft} must be a multiple of patch_size ({self.patch_size}) "
+                    f"and at least twice it"
+                )
 
     # ---- derived sizes -------------------------------------------------------------------------
     @property
@@ -167,6 +183,16 @@ class CATConfig(PreTrainedConfig):
         return max(1, int(round(self.attention_window_seconds * self.stage_rate(stage))))
 
     @property
+    def istft_window(self) -> int:
+        """FFT size of the "istft" output head."""
+        return 4 * self.patch_size if self.istft_n_fft is None else int(self.istft_n_fft)
+
+    @property
+    def decoder_output_dim(self) -> int:
+        """Width the decoder's last stage projects to: a patch, or log-magnitudes and phases of the STFT."""
+        return self.patch_size if self.output_head == "patch" else 2 * (self.istft_window // 2 + 1)
+
+    @property
     def encoder_input_dims(self) -> list[int]:
         """Width entering each encoder stage: a patch, then merged outputs of the stage before."""
         return [self.patch_size] + [self.merge_factor * d for d in self.stage_output_dims[:-1]]
@@ -183,6 +209,8 @@ class CATConfig(PreTrainedConfig):
     def architecture_hash(self) -> str:
         """Short hash of the fields that define what codes mean; stored with every codes file."""
         payload = {k: getattr(self, k) for k in _ARCHITECTURE_FIELDS}
+        if self.output_head != "patch":  # only when set, so that hashes from before the field stay valid
+            payload.update(output_head=self.output_head, istft_n_fft=self.istft_window)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -14,6 +14,12 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 FRAMES = 40  # longer than every attention window (25 frames at every stage)
 
 
+@pytest.fixture(params=["patch", "istft"])
+def model(request, make_model):
+    """The tiny model with each output head (the istft head carries overlap-add tails between calls)."""
+    return make_model(output_head=request.param)
+
+
 def _partition(total: int, seed: int, largest: int) -> list[int]:
     g = torch.Generator().manual_seed(seed)
     sizes, done = [], 0

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..configuration_cat import CATConfig
+from .istft_head import ISTFTHead
 from .transformer import TransformerStage
 
 
@@ -79,7 +80,8 @@ class CATEncoder(nn.Module):
 class CATDecoder(nn.Module):
     """Latents [B, frames, stage_output_dims[-1]] -> waveform [B, 1, frames * hop_length].
 
-    `stages[i]` mirrors encoder stage i (same rate); they run from the last to the first.
+    `stages[i]` mirrors encoder stage i (same rate); they run from the last to the first. Stage 0's output
+    becomes audio by `unpatchify` (output_head "patch") or by an `ISTFTHead` (output_head "istft").
     """
 
     def __init__(self, config: CATConfig) -> None:
@@ -89,13 +91,14 @@ class CATDecoder(nn.Module):
             TransformerStage(
                 input_dim=config.stage_output_dims[i],
                 dim=config.decoder_stage_dims[i],
-                output_dim=config.encoder_input_dims[i],
+                output_dim=config.encoder_input_dims[i] if i > 0 else config.decoder_output_dim,
                 num_layers=config.decoder_stage_layers[i],
                 num_heads=config.decoder_stage_heads[i],
                 **_stage_kwargs(config, i),
             )
             for i in range(config.num_stages)
         )
+        self.head = ISTFTHead(config.istft_window, config.patch_size) if config.output_head == "istft" else None
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         x = latents
@@ -103,7 +106,7 @@ class CATDecoder(nn.Module):
             x = self.stages[i](x)
             if i > 0:
                 x = split_frames(x, self.merge_factor)
-        return unpatchify(x)
+        return unpatchify(x) if self.head is None else self.head(x)
 
 
 __all__ = ["CATEncoder", "CATDecoder", "patchify", "unpatchify", "merge_frames", "split_frames"]
