@@ -35,6 +35,7 @@ from .semantic import SemanticHead, SemanticHeadConfig
 TASK_DEFAULTS: dict[str, Any] = {
     "model": "cat-small-16k",  # preset name (fresh init) or a saved folder (continue from its weights)
     "model_overrides": {},  # CATConfig fields to change, e.g. {num_quantizers: 16}
+    "init_from": None,  # a saved model folder: its tensors of matching name and shape start the fresh model
     "train_manifests": [],  # paths, or [path, weight] pairs
     "val_manifests": [],
     "crop_seconds": 1.0,
@@ -66,14 +67,28 @@ class CodecGenerator(nn.Module):
         return out, semantic_loss
 
 
-def build_codec(spec: str, overrides: dict[str, Any]) -> CATModel:
-    """A fresh model from a preset name, or the weights of a saved folder."""
+def build_codec(spec: str, overrides: dict[str, Any], init_from: str | None = None) -> CATModel:
+    """A fresh model from a preset name (optionally warm-started by `init_from`), or the weights of a saved folder."""
     if spec in PRESETS:
-        return CATModel(preset_config(spec, **overrides))
-    model = CATModel.from_pretrained(spec)
-    if overrides:
-        raise ValueError("model_overrides apply to presets only; a saved folder keeps its own config")
-    return model
+        model = CATModel(preset_config(spec, **overrides))
+        if init_from is not None:
+            warm_start(model, init_from)
+        return model
+    if overrides or init_from is not None:
+        raise ValueError("model_overrides and init_from apply to presets only; a saved folder keeps its own config and weights")
+    return CATModel.from_pretrained(spec)
+
+
+def warm_start(model: CATModel, folder: str) -> list[str]:
+    """Copy into `model` every tensor of the saved model in `folder` whose name and shape match; returns the
+    names left at their fresh initialisation (printed), e.g. a new output head on a trained body."""
+    source = CATModel.from_pretrained(folder).state_dict()
+    target = model.state_dict()
+    taken = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    model.load_state_dict(taken, strict=False)
+    fresh = sorted(k for k in target if k not in taken)
+    print(f"init_from {folder}: {len(taken)} of {len(target)} tensors copied; fresh: {', '.join(fresh) or 'none'}")
+    return fresh
 
 
 @register_task("codec")
@@ -90,7 +105,7 @@ class CodecTask(Task):
 
     # ---- models and data ----
     def build_models(self) -> dict[str, nn.Module]:
-        codec = build_codec(self.cfg["model"], dict(self.cfg["model_overrides"]))
+        codec = build_codec(self.cfg["model"], dict(self.cfg["model_overrides"]), self.cfg["init_from"])
         self.sampling_rate = codec.config.sampling_rate
         self.mel_loss = MultiScaleMelLoss(self.sampling_rate)
         sem_cfg = dict(self.cfg["semantic"])

@@ -132,3 +132,19 @@ def test_two_process_ddp_equals_single_process(tmp_path, corpus):
         # summation order differs (2 x 2 items + all-reduce vs 4 items); Adam turns ~1e-8 gradient noise into
         # up to ~2e-5 here. A wrong data split or missing all-reduce moves weights by ~lr = 1e-3.
         assert torch.allclose(v, ddp_phase1[k], atol=1e-4, rtol=0), f"DDP and single process differ at {k}"
+
+
+def test_warm_start_copies_matching_tensors_and_keeps_a_new_head_fresh(tmp_path, make_model):
+    from catcodec.training_task import warm_start
+
+    trained = make_model(seed=1)
+    trained.save_pretrained(tmp_path / "trained")
+    fresh = make_model(seed=2, output_head="istft")
+    head_before = fresh.decoder.stages[0].output_proj.weight.clone()
+    left = warm_start(fresh, str(tmp_path / "trained"))
+    assert left == ["decoder.stages.0.output_proj.weight"]
+    assert torch.equal(fresh.encoder.stages[0].input_proj.weight, trained.encoder.stages[0].input_proj.weight)
+    want, got = trained.state_dict(), fresh.state_dict()
+    for name in ("quantizer.layers.0.codebook.weight", "quantizer.layers.0.usage", "decoder.stages.1.output_proj.weight"):
+        assert torch.equal(got[name], want[name]), name
+    assert torch.equal(fresh.decoder.stages[0].output_proj.weight, head_before)
