@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from training.data import AudioBatch, AudioDataset, collate_audio
+from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher
 from training.task import Models, StepOutput, Task, register_task
 
 from .audio import save_audio
@@ -52,19 +53,36 @@ TASK_DEFAULTS: dict[str, Any] = {
 
 
 class CodecGenerator(nn.Module):
-    """What the generator optimizer trains: the codec and, when enabled, the semantic head."""
+    """What the generator optimizer trains: the codec and, when enabled, the semantic head and the
+    distillation projections."""
 
-    def __init__(self, codec: CATModel, semantic: SemanticHead | None) -> None:
+    def __init__(self, codec: CATModel, semantic: SemanticHead | None, distiller: Distiller | None = None) -> None:
         super().__init__()
         self.codec = codec
         self.semantic = semantic
+        self.distiller = distiller
 
-    def forward(self, audio: torch.Tensor, padding_mask: torch.Tensor | None, texts: list[str | None]):
+    def forward(
+        self,
+        audio: torch.Tensor,
+        padding_mask: torch.Tensor | None,
+        texts: list[str | None],
+        teacher: DistillSignals | None = None,
+    ):
+        """(codec output, semantic loss, distillation loss, its parts); the losses are 0 when disabled.
+        Everything trainable runs inside this forward, as DDP requires."""
         out = self.codec(audio, padding_mask=padding_mask)
         semantic_loss = audio.new_zeros(())
         if self.semantic is not None:
             semantic_loss = self.semantic(out.quantized_representation, out.code_lengths, texts)
-        return out, semantic_loss
+        distill_loss, distill_logs = audio.new_zeros(()), {}
+        if self.distiller is not None and teacher is not None:
+            student_audio = out.audio_values[..., : audio.shape[-1]]
+            if padding_mask is not None:
+                student_audio = student_audio * padding_mask[:, None, :].to(student_audio.dtype)
+            student = DistillSignals(latents=out.encoder_latents, audio=student_audio)
+            distill_loss, distill_logs = self.distiller(student, teacher)
+        return out, semantic_loss, distill_loss, distill_logs
 
 
 def build_codec(spec: str, overrides: dict[str, Any], init_from: str | None = None) -> CATModel:
@@ -93,6 +111,8 @@ def warm_start(model: CATModel, folder: str) -> list[str]:
 
 @register_task("codec")
 class CodecTask(Task):
+    supports_distillation = True  # latents through a learned projection, output audio by mel distance
+
     def __init__(self, config) -> None:
         super().__init__(config)
         unknown = set(self.task_config) - set(TASK_DEFAULTS)
@@ -100,6 +120,8 @@ class CodecTask(Task):
             raise ValueError(f"unknown codec task key(s): {', '.join(sorted(unknown))}")
         self.cfg = {**TASK_DEFAULTS, **self.task_config}
         self.weights = CodecLossWeights.from_dict(self.cfg["loss_weights"])
+        self.distill = DistillConfig.from_dict(config.distill)
+        self.teacher: FrozenTeacher | None = None
         self.sampling_rate: int | None = None
         self.mel_loss: MultiScaleMelLoss | None = None
 
@@ -112,10 +134,33 @@ class CodecTask(Task):
         semantic = None
         if sem_cfg.pop("enabled", True):
             semantic = SemanticHead(codec.config.stage_output_dims[-1], SemanticHeadConfig(**sem_cfg))
+        distiller = self._build_distiller(codec) if self.distill is not None else None
         return {
-            "generator": CodecGenerator(codec, semantic),
+            "generator": CodecGenerator(codec, semantic, distiller),
             "discriminator": CodecDiscriminator(**self.cfg["discriminator"]),
         }
+
+    def _build_distiller(self, student: CATModel) -> Distiller:
+        """Load the frozen teacher codec and the projections from the student's latents to the teacher's."""
+        teacher = CATModel.from_pretrained(self.distill.teacher)
+        if teacher.config.sampling_rate != student.config.sampling_rate:
+            raise ValueError(
+                f"distill.teacher reads {teacher.config.sampling_rate} Hz audio, the student {student.config.sampling_rate} Hz"
+            )
+        self.teacher = FrozenTeacher(teacher)
+        return Distiller(
+            self.distill,
+            student_latent_dim=student.config.stage_output_dims[-1],
+            teacher_latent_dim=teacher.config.stage_output_dims[-1],
+            audio_distance=self._mel,
+        )
+
+    def _teacher_signals(self, batch: AudioBatch) -> DistillSignals | None:
+        if self.teacher is None:
+            return None
+        out = self.teacher.to(batch.audio.device)(batch.audio, padding_mask=batch.padding_mask)
+        mask = batch.padding_mask[:, None, :].to(out.audio_values.dtype)
+        return DistillSignals(latents=out.encoder_latents, audio=out.audio_values[..., : batch.audio.shape[-1]] * mask)
 
     def _dataset(self, manifests: list, crop: float | None, gain) -> AudioDataset:
         sources = [tuple(m) if isinstance(m, (list, tuple)) else (m, 1.0) for m in manifests]
@@ -151,7 +196,8 @@ class CodecTask(Task):
         w = self.weights
         warmup = self.cfg["quantizer_warmup_steps"]
         models.raw("generator").codec.quantizer.bypass = max(0.0, 1.0 - step / warmup) if warmup > 0 else 0.0
-        out, semantic_loss = models["generator"](batch.audio, batch.padding_mask, batch.texts)
+        teacher = self._teacher_signals(batch)
+        out, semantic_loss, distill_loss, distill_logs = models["generator"](batch.audio, batch.padding_mask, batch.texts, teacher)
         recon = out.audio_values * batch.padding_mask[:, None, :].to(out.audio_values.dtype)
         mel = self._mel(recon, batch.audio)
         loss_g = (
@@ -182,6 +228,9 @@ class CodecTask(Task):
             feat = feature_matching_loss(real_out, fake_out)
             losses["generator"] = loss_g + w.adversarial * adv + w.feature * feat
             logs.update(adversarial=float(adv.detach()), feature=float(feat.detach()), discriminator=float(losses["discriminator"].detach()))
+        if self.distill is not None:
+            losses["generator"] = self.distill.task * losses["generator"] + distill_loss
+            logs.update(distill_logs)
         return StepOutput(losses, logs)
 
     # ---- validation ----

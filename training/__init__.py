@@ -1,1 +1,1 @@
-"""The generic training engine: trainer, tasks, data, generation (distillation comes with ASR); imports no model package."""
+"""The generic training engine: trainer, tasks, data, generation, distillation; imports no model package."""

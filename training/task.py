@@ -53,10 +53,13 @@ class Task:
     """Base class of training tasks. Subclasses set `name` and implement the methods that raise."""
 
     name: str = ""
+    supports_distillation: bool = False  # a task that reads `config.distill` (training.distill) sets this
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
         self.task_config: dict[str, Any] = dict(config.task)
+        if config.distill and not self.supports_distillation:
+            raise ValueError(f"task {self.name!r} does not support distillation: remove the distill: block")
 
     # ---- what to train ----
     def build_models(self) -> dict[str, nn.Module]:
@@ -117,14 +120,15 @@ def available_tasks() -> list[str]:
 
 def get_task(name: str) -> Callable[[TrainConfig], Task]:
     if name not in _TASKS:
-        _load_entry_points()
+        _load_entry_points(name)
     if name not in _TASKS:
         raise KeyError(f"unknown task {name!r}; available: {', '.join(sorted(_TASKS)) or 'none'}")
     return _TASKS[name]
 
 
-def _load_entry_points() -> None:
+def _load_entry_points(only: str | None = None) -> None:
+    """Import the registered task packages (only the one named `only`, so one broken package spoils no other)."""
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in _TASKS:
+        if ep.name not in _TASKS and (only is None or ep.name == only):
             cls = ep.load()
             _TASKS.setdefault(ep.name, cls)

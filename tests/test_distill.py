@@ -1,0 +1,142 @@
+"""training.distill: the losses on known inputs, the frozen teacher, the config, and the codec task's distill block."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+from catcodec import CATModel
+from training.config import load_config
+from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher, feature_matching, kl_divergence
+from training.task import get_task
+from training.trainer import Trainer
+
+from test_codec_task import corpus, tiny_recipe  # noqa: F401  (module-scoped corpus fixture)
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_kl_is_zero_for_equal_logits_both_ways():
+    logits = torch.randn(2, 5, 7)
+    assert kl_divergence(logits, logits.clone(), temperature=2.0).abs() < 1e-6
+    assert kl_divergence(logits, logits.clone(), temperature=2.0, reverse=True).abs() < 1e-6
+
+
+def test_kl_matches_the_formula_on_two_classes():
+    teacher = torch.log(torch.tensor([[[0.5, 0.5]]]))
+    student = torch.log(torch.tensor([[[0.9, 0.1]]]))
+    forward = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)  # KL(teacher || student)
+    reverse = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)  # KL(student || teacher)
+    assert kl_divergence(student, teacher) == pytest.approx(forward, rel=1e-5)
+    assert kl_divergence(student, teacher, reverse=True) == pytest.approx(reverse, rel=1e-5)
+    # temperature 2 halves the log-odds and scales the result by 4
+    s2, t2 = torch.log_softmax(student / 2, -1).exp()[0, 0], torch.log_softmax(teacher / 2, -1).exp()[0, 0]
+    expected = float((t2 * (t2.log() - s2.log())).sum()) * 4
+    assert kl_divergence(student, teacher, temperature=2.0) == pytest.approx(expected, rel=1e-5)
+
+
+def test_kl_mask_ignores_positions_and_covers_codebooks():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(1, 3, 4, 5), torch.randn(1, 3, 4, 5)  # [B, T, K codebooks, V]
+    mask = torch.tensor([[True, True, False]])
+    changed = student.clone()
+    changed[:, 2] += 10.0  # a masked position: must not matter
+    assert kl_divergence(student, teacher, mask=mask) == pytest.approx(float(kl_divergence(changed, teacher, mask=mask)))
+    assert kl_divergence(student, teacher, mask=mask) == pytest.approx(float(kl_divergence(student[:, :2], teacher[:, :2])))
+
+
+def test_feature_matching_zero_for_a_perfect_projection_and_scale_free():
+    torch.manual_seed(1)
+    student = torch.randn(2, 6, 4)
+    projection = nn.Linear(4, 8, bias=False)
+    with torch.no_grad():
+        teacher = projection(student)
+    assert float(feature_matching(student, teacher, projection).detach()) < 1e-10
+    noisy = teacher + torch.randn_like(teacher)
+    with torch.no_grad():
+        a = float(feature_matching(student, noisy, projection))
+        b = float(feature_matching(student * 10, noisy * 10, projection))  # everything 10x: same relative error
+    assert a > 0.1 and b == pytest.approx(a, rel=1e-4)
+    with pytest.raises(ValueError, match="projected student"):
+        feature_matching(student, teacher)
+
+
+def test_gradient_reaches_the_student_and_projection_only():
+    torch.manual_seed(2)
+    student_net, teacher_net = nn.Linear(3, 5), nn.Linear(3, 5)
+    teacher = FrozenTeacher(teacher_net)
+    before = {k: v.clone() for k, v in teacher_net.state_dict().items()}
+    config = DistillConfig(teacher="unused", kl=1.0, hidden=1.0, hidden_layers=[[0, 0]])
+    distiller = Distiller(config, student_hidden_dim=5, teacher_hidden_dim=5)
+    x = torch.randn(2, 4, 3)
+    s_out, t_out = student_net(x), teacher(x)
+    assert not t_out.requires_grad
+    loss, logs = distiller(DistillSignals(logits=s_out, hidden=[s_out]), DistillSignals(logits=t_out, hidden=[t_out]))
+    loss.backward()
+    assert set(logs) == {"distill_kl", "distill_hidden"} and loss > 0
+    assert student_net.weight.grad is not None and student_net.weight.grad.abs().sum() > 0
+    assert distiller.hidden_projections[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in teacher_net.parameters())
+    teacher_net.train()  # whatever happens to it, the frozen teacher is called in eval mode
+    teacher(x)
+    assert not teacher_net.training
+    assert all(torch.equal(v, before[k]) for k, v in teacher_net.state_dict().items())
+
+
+def test_config_and_distiller_errors():
+    assert DistillConfig.from_dict(None) is None
+    with pytest.raises(ValueError, match="distill.teacher is required"):
+        DistillConfig()
+    with pytest.raises(ValueError, match="unknown key\\(s\\) in distill: temprature"):
+        DistillConfig.from_dict({"teacher": "x", "temprature": 2})
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        DistillConfig(teacher="x", temperature=0)
+    nothing = Distiller(DistillConfig(teacher="x", kl=0.0))
+    with pytest.raises(ValueError, match="enables no loss"):
+        nothing(DistillSignals(), DistillSignals())
+    with pytest.raises(ValueError, match="need logits"):
+        Distiller(DistillConfig(teacher="x"))(DistillSignals(), DistillSignals())
+    with pytest.raises(ValueError, match="hidden widths"):
+        Distiller(DistillConfig(teacher="x", hidden=1.0))
+
+
+def test_a_task_without_distillation_refuses_the_block(tmp_path, corpus):  # noqa: F811
+    recipe = yaml.safe_load(tiny_recipe(tmp_path, corpus).read_text())
+    recipe["task_name"] = "tts"
+    recipe["distill"] = {"teacher": "x"}
+    path = tmp_path / "tts.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(ValueError, match="task 'tts' does not support distillation"):
+        get_task("tts")(load_config(path))
+
+
+def test_codec_task_distils_from_a_frozen_teacher(tmp_path, corpus):  # noqa: F811
+    # the teacher: a tiny codec trained for 2 steps by the same recipe
+    teacher_cfg = load_config(tiny_recipe(tmp_path / "teacher", corpus, max_steps=2))
+    Trainer(teacher_cfg, get_task("codec")(teacher_cfg)).fit()
+    teacher_dir = tmp_path / "teacher" / "run" / "model"
+
+    recipe = tiny_recipe(tmp_path / "student", corpus, max_steps=3,
+                         distill={"teacher": str(teacher_dir), "kl": 0.0, "latent": 1.0, "audio": 1.0, "task": 0.5})
+    config = load_config(recipe)
+    task = get_task("codec")(config)
+    trainer = Trainer(config, task)
+    projection = trainer.models.raw("generator").distiller.latent_projection.weight
+    projection_before = projection.detach().clone()
+    teacher_before = {k: v.clone() for k, v in task.teacher.model.state_dict().items()}
+    trainer.fit()
+    lines = [json.loads(l) for l in (tmp_path / "student" / "run" / "metrics.jsonl").read_text().splitlines()]
+    train = [l for l in lines if l["split"] == "train"]
+    assert all(l["distill_latent"] > 0 and l["distill_audio"] > 0 for l in train)
+    # the projection is trained with the generator; the teacher is outside the trained models and unchanged
+    assert not torch.equal(projection.detach(), projection_before)
+    assert all(torch.equal(v, teacher_before[k]) for k, v in task.teacher.model.state_dict().items())
+    assert all(not p.requires_grad for p in task.teacher.model.parameters())
+    # the exported student is a plain codec (no projection inside)
+    student = CATModel.from_pretrained(tmp_path / "student" / "run" / "model")
+    assert not any("distiller" in k for k in student.state_dict())
