@@ -1,8 +1,10 @@
 """Autoregressive generation shared by TTS and ASR: logits processors, sampling, a KV-cached step loop.
 
     from training.generation import SamplingConfig, generate, iter_generate, HFCausalLMDecoder
+    from training.generation import BeamSearchConfig, HFBeamDecoder, beam_search
 """
 
+from .beam import BeamDecoder, BeamSearchConfig, BeamSearchResult, HFBeamDecoder, beam_search, normalized_score
 from .decoders import FullRecomputeDecoder, HFCausalLMDecoder, StepDecoder
 from .loop import GenerationResult, StepEvent, generate, iter_generate
 from .sampling import (
@@ -26,4 +28,10 @@ __all__ = [
     "GenerationResult",
     "generate",
     "iter_generate",
+    "BeamDecoder",
+    "HFBeamDecoder",
+    "BeamSearchConfig",
+    "BeamSearchResult",
+    "beam_search",
+    "normalized_score",
 ]

@@ -1,0 +1,58 @@
+"""`CATASRConfig`: sizes of the CAT-ASR model (one decoder-only Transformer over audio frames, then text)."""
+
+from __future__ import annotations
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+
+@strict
+class CATASRConfig(PreTrainedConfig):
+    r"""
+    Args:
+        text_vocab_size: characters of `tts.text.CharTokenizer` (padding, begin and end included).
+        num_quantizers: most codebooks per frame the model reads; it transcribes from any 1..num_quantizers.
+        codebook_size: entries per codebook of the codec whose tokens it reads.
+        hidden_size / num_layers / num_heads / intermediate_size: the Transformer (one position per audio frame
+            and per text character).
+        progressive_dropout: probability that a training item keeps only its first K codebooks (K uniform in
+            1..num_quantizers), so that any K can be transcribed.
+        time_mask_count / time_mask_max_frames: SpecAugment-like time masks per training item: that many spans
+            of 0..time_mask_max_frames frames whose embedding is replaced by a learned mask embedding.
+        level_mask_prob: probability that a training frame loses its finer codebooks (keeps a random coarser
+            prefix of at least one), the counterpart of SpecAugment's frequency masks.
+        max_positions: longest audio + text sequence (12.5 frames per second of audio, one position per character).
+        codec_name: the codec whose tokens this model reads (a preset name or folder).
+    """
+
+    model_type = "cat-asr"
+
+    text_vocab_size: int = 38
+    num_quantizers: int = 8
+    codebook_size: int = 1024
+    hidden_size: int = 384
+    num_layers: int = 6
+    num_heads: int = 6
+    intermediate_size: int = 1536
+    progressive_dropout: float = 0.5
+    time_mask_count: int = 2
+    time_mask_max_frames: int = 4
+    level_mask_prob: float = 0.1
+    max_positions: int = 2048
+    codec_name: str = "cat-small-16k"
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.num_quantizers < 1:
+            raise ValueError(f"CATASRConfig.num_quantizers must be >= 1, got {self.num_quantizers}")
+        for name in ("progressive_dropout", "level_mask_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"CATASRConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.time_mask_count < 0 or self.time_mask_max_frames < 0:
+            raise ValueError("CATASRConfig.time_mask_count and time_mask_max_frames must be >= 0")
+        if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
+            raise ValueError(f"CATASRConfig.hidden_size {self.hidden_size} must split into num_heads {self.num_heads} even heads")
+
+
+__all__ = ["CATASRConfig"]

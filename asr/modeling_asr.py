@@ -1,0 +1,187 @@
+"""CAT-ASR: CAT codec frames -> text with one decoder-only Transformer (a prefix language model).
+
+A transformers Llama, trained from scratch, runs over [frame 0 ; ... ; frame F-1 ; BOS ; characters ; EOS]: a
+frame's input is the sum of the embeddings of its first n codebooks, a character's its own embedding, and
+only the positions from BOS on are trained, each to predict the next character (then the end of text).
+Attention is causal everywhere, the audio prefix included (a stock Llama; the transcript could also start
+while audio still streams in). Progressive dropout keeps a random number of codebooks per training item, so
+one model reads any 1..num_quantizers; SpecAugment-like masks (spans of frames replaced by a learned
+embedding, finer codebooks dropped in random frames) keep it from leaning on any one frame or level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import LlamaConfig, LlamaModel, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.utils import ModelOutput
+
+from .configuration_asr import CATASRConfig
+
+IGNORE = -100
+BOS = 1  # tts.text.CharTokenizer.BOS (after PAD = 0): the position that starts the transcript
+
+
+def _llama(hidden: int, layers: int, heads: int, intermediate: int, positions: int) -> LlamaModel:
+    return LlamaModel(
+        LlamaConfig(
+            vocab_size=1,  # inputs are always embeddings made by the ASR model
+            hidden_size=hidden,
+            intermediate_size=intermediate,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads,
+            max_position_embeddings=positions,
+            bos_token_id=None,
+            eos_token_id=None,
+            pad_token_id=None,
+        )
+    )
+
+
+@dataclass
+class CATASROutput(ModelOutput):
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None  # [N, text vocab] at the N text positions (item after item)
+    labels: torch.LongTensor | None = None  # [N] the character each of them predicts
+
+
+class CATASRPreTrainedModel(PreTrainedModel):
+    config: CATASRConfig
+    config_class = CATASRConfig
+    base_model_prefix = "asr"
+    main_input_name = "codes"
+
+
+class CATASRModel(CATASRPreTrainedModel):
+    def __init__(self, config: CATASRConfig) -> None:
+        super().__init__(config)
+        c = config
+        # one table for all codebooks: code i of level k is row k * codebook_size + i
+        self.code_embed = nn.Embedding(c.num_quantizers * c.codebook_size, c.hidden_size)
+        self.mask_embed = nn.Parameter(torch.zeros(c.hidden_size))
+        self.text_embed = nn.Embedding(c.text_vocab_size, c.hidden_size)
+        self.decoder = _llama(c.hidden_size, c.num_layers, c.num_heads, c.intermediate_size, c.max_positions)
+        self.lm_head = nn.Linear(c.hidden_size, c.text_vocab_size, bias=False)
+        self.post_init()
+
+    # ---- embeddings ----
+    def frame_embedding(self, codes: torch.Tensor, levels: torch.Tensor | int) -> torch.Tensor:
+        """codes [B, K', F] -> [B, F, H]: sum of the embeddings of each frame's first `levels` codebooks.
+
+        `levels` is one number, one per item [B], or one per frame [B, F]; K' may be below num_quantizers."""
+        b, k, f = codes.shape
+        if not 1 <= k <= self.config.num_quantizers:
+            raise ValueError(f"codes must have 1..{self.config.num_quantizers} codebooks, got {k}")
+        size = self.config.codebook_size
+        levels = torch.as_tensor(levels, device=codes.device)
+        levels = levels.reshape(-1, 1).expand(b, f) if levels.dim() < 2 else levels
+        offsets = torch.arange(k, device=codes.device)[None, :, None] * size
+        emb = self.code_embed(codes.clamp(0, size - 1) + offsets)  # [B, K', F, H]
+        keep = torch.arange(k, device=codes.device)[None, :, None] < levels[:, None, :]  # [B, K', F]
+        return (emb * keep[..., None].to(emb.dtype)).sum(dim=1)
+
+    def prompt_embeddings(self, codes: torch.Tensor, frame_lengths: torch.Tensor, num_quantizers: int) -> list[torch.Tensor]:
+        """What decoding starts from: per item [frames + 1, H], its frames' embeddings then BOS's."""
+        frames = self.frame_embedding(codes[:, :num_quantizers], num_quantizers)
+        bos = self.text_embed.weight[BOS][None]
+        return [torch.cat([frames[i, : int(n)], bos]) for i, n in enumerate(frame_lengths)]
+
+    def as_causal_lm(self) -> "CATASRTextLM":
+        """The model seen as a causal LM over characters after an embedded audio prompt (for training.generation)."""
+        return CATASRTextLM(self)
+
+    # ---- training ----
+    def sample_levels(self, batch: int, max_levels: int, device: torch.device) -> torch.Tensor:
+        """Codebooks each item keeps: all, or with probability `progressive_dropout` a uniform 1..max_levels."""
+        levels = torch.full((batch,), max_levels, device=device)
+        if self.training and self.config.progressive_dropout > 0:
+            drop = torch.rand(batch, device=device) < self.config.progressive_dropout
+            levels = torch.where(drop, torch.randint(1, max_levels + 1, (batch,), device=device), levels)
+        return levels
+
+    def sample_masks(self, levels: torch.Tensor, frame_lengths: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """SpecAugment-like training masks: codebooks kept per frame [B, F] and masked frames [B, F] (bool).
+
+        Each of `time_mask_count` spans is 0..time_mask_max_frames long and at most a quarter of its item."""
+        c = self.config
+        b, device = levels.shape[0], levels.device
+        per_item = levels[:, None].expand(b, num_frames)
+        coarser = 1 + (torch.rand(b, num_frames, device=device) * (per_item - 1)).long()  # uniform 1..levels-1
+        drop = (torch.rand(b, num_frames, device=device) < c.level_mask_prob) & (per_item > 1)
+        frame_levels = torch.where(drop, coarser, per_item)
+        masked = torch.zeros(b, num_frames, dtype=torch.bool, device=device)
+        if c.time_mask_count and c.time_mask_max_frames:
+            lengths = frame_lengths.to(device)[:, None]
+            width = torch.randint(0, c.time_mask_max_frames + 1, (b, c.time_mask_count), device=device)
+            width = torch.minimum(width, lengths // 4)
+            start = (torch.rand(b, c.time_mask_count, device=device) * (lengths - width + 1)).long()
+            pos = torch.arange(num_frames, device=device)[None, None]
+            masked = ((pos >= start[..., None]) & (pos < (start + width)[..., None])).any(dim=1)
+        return frame_levels, masked
+
+    def forward(
+        self,
+        codes: torch.LongTensor,
+        frame_lengths: torch.LongTensor,
+        text_ids: torch.LongTensor,
+        text_lengths: torch.LongTensor,
+        levels: torch.LongTensor | None = None,
+    ) -> CATASROutput:
+        """Teacher-forced loss on the text only. codes [B, K', F] and text_ids [B, Lt] ([BOS, chars..., EOS])
+        right-padded; levels [B] codebooks each item reads (default: random in training, all in eval)."""
+        b, k, f = codes.shape
+        device = codes.device
+        levels = self.sample_levels(b, k, device) if levels is None else levels.to(device).clamp(1, k)
+        if self.training:
+            frame_levels, masked = self.sample_masks(levels, frame_lengths, f)
+            frames = self.frame_embedding(codes, frame_levels)
+            frames = torch.where(masked[..., None], self.mask_embed.to(frames.dtype), frames)
+        else:
+            frames = self.frame_embedding(codes, levels)
+        text = self.text_embed(text_ids)
+        rows, labels = [], []
+        for i in range(b):
+            lf, lt = int(frame_lengths[i]), int(text_lengths[i])
+            rows.append(torch.cat([frames[i, :lf], text[i, :lt]]))
+            label = torch.full((lf + lt,), IGNORE, dtype=torch.long, device=device)
+            label[lf : lf + lt - 1] = text_ids[i, 1:lt]  # BOS predicts the first character, the last one EOS
+            labels.append(label)
+        length = max(r.shape[0] for r in rows)
+        x = torch.stack([F.pad(r, (0, 0, 0, length - r.shape[0])) for r in rows])
+        label = torch.stack([F.pad(y, (0, length - y.shape[0]), value=IGNORE) for y in labels])
+        mask = (label.new_tensor([r.shape[0] for r in rows])[:, None] > torch.arange(length, device=device)).long()
+        hidden = self.decoder(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        text_positions = label != IGNORE
+        logits = self.lm_head(hidden[text_positions])
+        targets = label[text_positions]
+        return CATASROutput(loss=F.cross_entropy(logits.float(), targets), logits=logits, labels=targets)
+
+
+class CATASRTextLM:
+    """A `CATASRModel` as `training.generation` drives a causal LM: prompts of embeddings, then character ids.
+
+    Returns the logits of the last position only, with padding and BOS ruled out (no transcript contains them)."""
+
+    def __init__(self, model: CATASRModel) -> None:
+        self.model = model
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.text_embed
+
+    def __call__(self, input_ids=None, inputs_embeds=None, attention_mask=None, position_ids=None, cache=None,
+                 use_cache=False) -> CausalLMOutputWithPast:
+        if inputs_embeds is None:
+            inputs_embeds = self.model.text_embed(input_ids)
+        out = self.model.decoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
+                                 cache=cache, use_cache=use_cache)
+        logits = self.model.lm_head(out.last_hidden_state[:, -1:]).float()
+        logits[..., : BOS + 1] = float("-inf")
+        return CausalLMOutputWithPast(logits=logits, cache=out.cache)
+
+
+__all__ = ["CATASRModel", "CATASROutput", "CATASRPreTrainedModel", "CATASRTextLM"]

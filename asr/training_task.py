@@ -1,0 +1,112 @@
+"""The `asr` training task: CAT-ASR on codes cached by `catcodec tokenize`, with the shared trainer.
+
+    catcodec tokenize data/manifests/train.jsonl --num-quantizers 8
+    python -m training asr --config configs/asr_small_cpu.yaml
+
+Items are (transcript, codes) pairs from one or more `*.codes.jsonl` manifests, read as the TTS task reads
+them (`tts.training_task.CodesTextDataset`); batches are bucketed by length. Validation reports the loss
+with every codebook and the character / word error rates of greedy transcripts of the first few items.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+
+from training.data import BucketBatchSampler
+from training.task import Models, StepOutput, Task, register_task
+from tts.text import CharTokenizer
+from tts.training_task import CodesTextDataset, collate_tts
+
+from .configuration_asr import CATASRConfig
+from .decoding import transcribe
+from .metrics import character_error_rate, word_error_rate
+from .modeling_asr import CATASRModel
+
+log = logging.getLogger("asr.training")
+
+TASK_DEFAULTS: dict[str, Any] = {
+    "model": {},  # CATASRConfig fields
+    "train_manifests": [],  # *.codes.jsonl written by `catcodec tokenize`
+    "val_manifests": [],
+    "max_frames": 300,  # longer clips are left out (24 s at 12.5 frames/s)
+    "num_buckets": 10,
+    "val_transcribe_items": 8,  # validation items transcribed (greedy) for CER / WER
+}
+
+
+@register_task("asr")
+class ASRTask(Task):
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        unknown = set(self.task_config) - set(TASK_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown asr task key(s): {', '.join(sorted(unknown))}")
+        self.cfg = {**TASK_DEFAULTS, **self.task_config}
+        self.model_config = CATASRConfig(**{"text_vocab_size": CharTokenizer().vocab_size, **self.cfg["model"]})
+        self.tokenizer = CharTokenizer()
+
+    def build_models(self):
+        return {"model": CATASRModel(self.model_config)}
+
+    def build_datasets(self):
+        if not self.cfg["train_manifests"]:
+            raise ValueError("task.train_manifests is empty: cache codes first (catcodec tokenize MANIFEST)")
+        k, cap = self.model_config.num_quantizers, self.cfg["max_frames"]
+        train = CodesTextDataset(self.cfg["train_manifests"], k, cap, self.tokenizer)
+        log.info("asr data: %d items (%d left out)", len(train), train.skipped)
+        val = CodesTextDataset(self.cfg["val_manifests"], k, cap, self.tokenizer) if self.cfg["val_manifests"] else None
+        return train, val
+
+    def make_batch_sampler(self, dataset, batch_size, seed, rank, world_size):
+        return BucketBatchSampler(dataset.frames, batch_size, seed, rank, world_size, num_buckets=self.cfg["num_buckets"])
+
+    def collate(self, items):
+        return collate_tts(items)
+
+    def batch_size_of(self, batch) -> int:
+        return batch["codes"].shape[0]
+
+    def training_step(self, models: Models, batch, step: int) -> StepOutput:
+        device = next(models.raw("model").parameters()).device
+        out = models["model"](**{k: v.to(device) for k, v in batch.items()})
+        return StepOutput({"model": out.loss})
+
+    @torch.no_grad()
+    def validate(self, models: Models, batches: Iterable, step: int, sample_dir) -> dict[str, float]:
+        model = models.raw("model")
+        device = next(model.parameters()).device
+        k = model.config.num_quantizers
+        total, n = 0.0, 0
+        codes, references = [], []
+        for batch in batches:
+            b = batch["codes"].shape[0]
+            out = model(**{key: v.to(device) for key, v in batch.items()}, levels=torch.full((b,), k, device=device))
+            total += float(out.loss)
+            n += 1
+            for i in range(b):
+                if len(codes) < self.cfg["val_transcribe_items"]:
+                    codes.append(batch["codes"][i, :, : int(batch["frame_lengths"][i])])
+                    ids = batch["text_ids"][i, : int(batch["text_lengths"][i])].tolist()
+                    references.append(self.tokenizer.decode(ids))
+        if n == 0:
+            return {}
+        figures = {"loss": total / n}
+        if codes:
+            hypotheses = transcribe(model, codes, tokenizer=self.tokenizer)
+            figures["cer"] = character_error_rate(references, hypotheses)
+            figures["wer"] = word_error_rate(references, hypotheses)
+            if sample_dir is not None:
+                Path(sample_dir).mkdir(parents=True, exist_ok=True)
+                lines = [f"{r}\t{h}\n" for r, h in zip(references, hypotheses)]
+                (Path(sample_dir) / "transcripts.tsv").write_text("reference\thypothesis\n" + "".join(lines), encoding="utf-8")
+        return figures
+
+    def on_save(self, models: Models, output_dir: Path, step: int) -> None:
+        models.raw("model").save_pretrained(output_dir / "model")
+
+
+__all__ = ["ASRTask"]

@@ -1,0 +1,158 @@
+"""CAT-ASR model on a tiny random config: shapes, the loss reads only the text, training masks, any number of
+codebooks, decoding through training.generation, save / load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from asr.configuration_asr import CATASRConfig
+from asr.decoding import max_characters, transcribe, transcribe_ids
+from asr.modeling_asr import CATASRModel
+from tts.text import CharTokenizer
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+K, SIZE = 4, 64
+
+
+def tiny(seed: int = 0, **overrides) -> CATASRModel:
+    torch.manual_seed(seed)
+    fields = dict(num_quantizers=K, codebook_size=SIZE, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+                  max_positions=256, text_vocab_size=CharTokenizer().vocab_size, initializer_range=0.2)
+    return CATASRModel(CATASRConfig(**{**fields, **overrides}))
+
+
+def batch(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Two items: 9 frames + 'hi there' and 5 frames + 'yes', right-padded with garbage."""
+    g = torch.Generator().manual_seed(seed)
+    tok = CharTokenizer()
+    texts = [tok.encode("hi there"), tok.encode("yes")]
+    text = torch.randint(3, 38, (2, max(map(len, texts))), generator=g)  # garbage in the padding
+    for i, t in enumerate(texts):
+        text[i, : len(t)] = torch.tensor(t)
+    return {"codes": torch.randint(0, SIZE, (2, K, 9), generator=g), "frame_lengths": torch.tensor([9, 5]),
+            "text_ids": text, "text_lengths": torch.tensor([len(t) for t in texts])}
+
+
+def test_shapes_and_labels_are_the_text_only():
+    model = tiny().eval()
+    b = batch()
+    out = model(**b)
+    n_text = int((b["text_lengths"] - 1).sum())  # BOS..last char predict the chars and EOS
+    assert out.logits.shape == (n_text, CharTokenizer().vocab_size)
+    expected = torch.cat([b["text_ids"][i, 1 : b["text_lengths"][i]] for i in range(2)])
+    assert torch.equal(out.labels, expected)
+    assert out.labels[int(b["text_lengths"][0]) - 2] == CharTokenizer.EOS
+    assert torch.isfinite(out.loss) and out.loss.item() == pytest.approx(F.cross_entropy(out.logits, out.labels).item())
+
+
+def test_loss_equals_each_item_alone_and_ignores_padding():
+    model = tiny().eval()
+    b = batch()
+    out = model(**b)
+    # each item alone, unpadded: its logits are the batch's
+    rows, start = [], 0
+    for i in range(2):
+        lf, lt = int(b["frame_lengths"][i]), int(b["text_lengths"][i])
+        alone = model(codes=b["codes"][i : i + 1, :, :lf], frame_lengths=torch.tensor([lf]),
+                      text_ids=b["text_ids"][i : i + 1, :lt], text_lengths=torch.tensor([lt]))
+        assert torch.allclose(alone.logits, out.logits[start : start + lt - 1], atol=1e-4)
+        start += lt - 1
+    # whatever sits in the padding (frames or characters) changes nothing
+    noisy = {k: v.clone() for k, v in b.items()}
+    noisy["codes"][1, :, 5:] = (noisy["codes"][1, :, 5:] + 7) % SIZE
+    noisy["text_ids"][1, 5:] = 9
+    assert model(**noisy).loss.item() == pytest.approx(out.loss.item(), abs=1e-6)
+
+
+def test_loss_gradient_reaches_audio_but_no_loss_on_audio_positions():
+    model = tiny().train()
+    model.config.progressive_dropout, model.config.level_mask_prob, model.config.time_mask_count = 0.0, 0.0, 0
+    out = model(**batch())
+    out.loss.backward()
+    assert model.code_embed.weight.grad.abs().sum() > 0  # the transcript is predicted from the audio
+    # the audio positions are never targets: text logits only, one per character of each transcript (+ EOS)
+    assert out.logits.shape[0] == int((batch()["text_lengths"] - 1).sum())
+
+
+def test_training_masks_shapes_and_bounds():
+    model = tiny(time_mask_count=3, time_mask_max_frames=4, level_mask_prob=0.5).train()
+    torch.manual_seed(1)
+    levels = torch.tensor([4, 1, 3, 2])
+    lengths = torch.tensor([40, 40, 8, 3])
+    frame_levels, masked = model.sample_masks(levels, lengths, 40)
+    assert frame_levels.shape == (4, 40) and masked.shape == (4, 40) and masked.dtype == torch.bool
+    assert (frame_levels >= 1).all() and (frame_levels <= levels[:, None]).all()
+    assert (frame_levels[0] < 4).any() and (frame_levels[0] == 4).any()  # some frames lose their finer codebooks
+    assert (frame_levels[1] == 1).all()  # one codebook: nothing finer to drop
+    assert int(masked[0].sum()) <= 3 * 4 and int(masked[2].sum()) <= 3 * (8 // 4)
+    assert not masked[3].any()  # 3 frames: a quarter is 0 frames, so no mask
+    # masks on: training differs from evaluation; masks off: the same
+    b = batch()
+    torch.manual_seed(2)
+    assert model(**b, levels=torch.tensor([4, 4])).loss.item() != pytest.approx(model.eval()(**b).loss.item(), abs=1e-5)
+    plain = tiny(progressive_dropout=0.0, time_mask_count=0, level_mask_prob=0.0)
+    assert plain.train()(**b).loss.item() == pytest.approx(plain.eval()(**b).loss.item(), abs=1e-6)
+
+
+def test_progressive_dropout_levels():
+    model = tiny(progressive_dropout=1.0).train()
+    torch.manual_seed(0)
+    levels = model.sample_levels(400, K, torch.device("cpu"))
+    assert set(levels.tolist()) == {1, 2, 3, 4}
+    assert (model.eval().sample_levels(5, K, torch.device("cpu")) == K).all()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_any_number_of_codebooks(n):
+    model = tiny().eval()
+    b = batch()
+    emb = model.frame_embedding(b["codes"], n)
+    assert torch.allclose(emb, model.frame_embedding(b["codes"][:, :n], n), atol=1e-6)  # finer rows unread
+    per_frame = torch.full((2, 9), n)
+    assert torch.allclose(emb, model.frame_embedding(b["codes"], per_frame), atol=1e-6)
+    out = model(**{**b, "codes": b["codes"][:, :n]})
+    assert torch.isfinite(out.loss)
+    texts = transcribe(model, [b["codes"][0, :n], b["codes"][1, :, :5]], num_quantizers=n)
+    assert len(texts) == 2 and all(isinstance(t, str) and t for t in texts)
+
+
+def test_errors():
+    model = tiny().eval()
+    with pytest.raises(ValueError, match="1..4 codebooks"):
+        model.frame_embedding(torch.zeros(1, 5, 3, dtype=torch.long), 5)
+    with pytest.raises(ValueError, match="num_quantizers must be in 1..4"):
+        transcribe_ids(model, [torch.zeros(4, 3, dtype=torch.long)], num_quantizers=5)
+    with pytest.raises(ValueError, match=">= 2 codebooks"):
+        transcribe_ids(model, [torch.zeros(1, 3, dtype=torch.long)], num_quantizers=2)
+    with pytest.raises(ValueError, match="beam"):
+        transcribe_ids(model, [torch.zeros(4, 3, dtype=torch.long)], beam=0)
+    with pytest.raises(ValueError, match="progressive_dropout"):
+        CATASRConfig(progressive_dropout=1.5)
+    with pytest.raises(ValueError, match="even heads"):
+        CATASRConfig(hidden_size=30, num_heads=4)
+    with pytest.raises(ValueError, match="time_mask"):
+        CATASRConfig(time_mask_count=-1)
+
+
+def test_decoding_batched_equals_alone_and_respects_limits():
+    model = tiny().eval()
+    g = torch.Generator().manual_seed(3)
+    items = [torch.randint(0, SIZE, (K, f), generator=g) for f in (12, 3, 7)]
+    for beam in (1, 3):
+        batched = transcribe_ids(model, items, beam=beam)
+        assert batched == [transcribe_ids(model, [x], beam=beam)[0] for x in items]
+        assert all(len(ids) <= max_characters(x.shape[1], 256) for ids, x in zip(batched, items))
+        assert all(min(ids) >= 3 for ids in batched if ids)  # never padding, BOS or EOS
+    assert max_characters(12, 256) == 44 and max_characters(250, 256) == 5  # the positions left bound it
+
+
+def test_save_and_load(tmp_path):
+    model = tiny().eval()
+    model.save_pretrained(tmp_path / "asr")
+    loaded = CATASRModel.from_pretrained(tmp_path / "asr").eval()
+    b = batch()
+    assert loaded.config.num_quantizers == K and loaded.config.time_mask_max_frames == 4
+    assert torch.allclose(loaded(**b).logits, model(**b).logits, atol=1e-6)
