@@ -48,6 +48,7 @@ class CATASROutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None  # [N, text vocab] at the N text positions (item after item)
     labels: torch.LongTensor | None = None  # [N] the character each of them predicts
+    text_hidden_states: torch.FloatTensor | None = None  # [N, H] last hidden states there (for distillation)
 
 
 class CATASRPreTrainedModel(PreTrainedModel):
@@ -131,6 +132,7 @@ class CATASRModel(CATASRPreTrainedModel):
         text_ids: torch.LongTensor,
         text_lengths: torch.LongTensor,
         levels: torch.LongTensor | None = None,
+        output_text_hidden_states: bool = False,
     ) -> CATASROutput:
         """Teacher-forced loss on the text only. codes [B, K', F] and text_ids [B, Lt] ([BOS, chars..., EOS])
         right-padded; levels [B] codebooks each item reads (default: random in training, all in eval)."""
@@ -159,7 +161,12 @@ class CATASRModel(CATASRPreTrainedModel):
         text_positions = label != IGNORE
         logits = self.lm_head(hidden[text_positions])
         targets = label[text_positions]
-        return CATASROutput(loss=F.cross_entropy(logits.float(), targets), logits=logits, labels=targets)
+        return CATASROutput(
+            loss=F.cross_entropy(logits.float(), targets),
+            logits=logits,
+            labels=targets,
+            text_hidden_states=hidden[text_positions] if output_text_hidden_states else None,
+        )
 
 
 class CATASRTextLM:

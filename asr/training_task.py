@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import torch
+from torch import nn
 
 from training.data import BucketBatchSampler
+from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher
 from training.task import Models, StepOutput, Task, register_task
 from tts.text import CharTokenizer
 from tts.training_task import CodesTextDataset, collate_tts
@@ -38,8 +40,26 @@ TASK_DEFAULTS: dict[str, Any] = {
 }
 
 
+class DistilledASR(nn.Module):
+    """What the optimizer trains when distilling: the student and the projections of its hidden states."""
+
+    def __init__(self, asr: CATASRModel, distiller: Distiller) -> None:
+        super().__init__()
+        self.asr = asr
+        self.distiller = distiller
+
+    def forward(self, teacher: DistillSignals, **batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """(student's own loss, distillation loss, its parts): both inside one forward, as DDP requires."""
+        out = self.asr(**batch, output_text_hidden_states=True)
+        student = DistillSignals(logits=out.logits, hidden=[out.text_hidden_states])
+        distill_loss, logs = self.distiller(student, teacher)
+        return out.loss, distill_loss, logs
+
+
 @register_task("asr")
 class ASRTask(Task):
+    supports_distillation = True  # softened KL on the characters' logits, projected last hidden states
+
     def __init__(self, config) -> None:
         super().__init__(config)
         unknown = set(self.task_config) - set(TASK_DEFAULTS)
@@ -48,9 +68,26 @@ class ASRTask(Task):
         self.cfg = {**TASK_DEFAULTS, **self.task_config}
         self.model_config = CATASRConfig(**{"text_vocab_size": CharTokenizer().vocab_size, **self.cfg["model"]})
         self.tokenizer = CharTokenizer()
+        self.distill = DistillConfig.from_dict(config.distill)
+        self.teacher: FrozenTeacher | None = None
 
     def build_models(self):
-        return {"model": CATASRModel(self.model_config)}
+        model = CATASRModel(self.model_config)
+        if self.distill is None:
+            return {"model": model}
+        teacher = CATASRModel.from_pretrained(self.distill.teacher)
+        if teacher.config.text_vocab_size != model.config.text_vocab_size:
+            raise ValueError("distill.teacher writes another character set than the student: both need the same tokenizer")
+        self.teacher = FrozenTeacher(teacher)
+        distiller = Distiller(self.distill, student_hidden_dim=model.config.hidden_size,
+                              teacher_hidden_dim=teacher.config.hidden_size)
+        return {"model": DistilledASR(model, distiller)}
+
+    @staticmethod
+    def student(models: Models) -> CATASRModel:
+        """The ASR model being trained, with or without the distillation wrapper around it."""
+        raw = models.raw("model")
+        return raw.asr if isinstance(raw, DistilledASR) else raw
 
     def build_datasets(self):
         if not self.cfg["train_manifests"]:
@@ -72,12 +109,19 @@ class ASRTask(Task):
 
     def training_step(self, models: Models, batch, step: int) -> StepOutput:
         device = next(models.raw("model").parameters()).device
-        out = models["model"](**{k: v.to(device) for k, v in batch.items()})
-        return StepOutput({"model": out.loss})
+        batch = {k: v.to(device) for k, v in batch.items()}
+        if self.teacher is None:
+            return StepOutput({"model": models["model"](**batch).loss})
+        k = self.teacher.model.config.num_quantizers
+        t = self.teacher.to(device)(**{**batch, "codes": batch["codes"][:, :k]}, output_text_hidden_states=True)
+        teacher = DistillSignals(logits=t.logits, hidden=[t.text_hidden_states])
+        task_loss, distill_loss, logs = models["model"](teacher, **batch)
+        logs["task_loss"] = float(task_loss.detach())
+        return StepOutput({"model": self.distill.task * task_loss + distill_loss}, logs)
 
     @torch.no_grad()
     def validate(self, models: Models, batches: Iterable, step: int, sample_dir) -> dict[str, float]:
-        model = models.raw("model")
+        model = self.student(models)
         device = next(model.parameters()).device
         k = model.config.num_quantizers
         total, n = 0.0, 0
@@ -106,7 +150,7 @@ class ASRTask(Task):
         return figures
 
     def on_save(self, models: Models, output_dir: Path, step: int) -> None:
-        models.raw("model").save_pretrained(output_dir / "model")
+        self.student(models).save_pretrained(output_dir / "model")
 
 
 __all__ = ["ASRTask"]

@@ -140,3 +140,35 @@ def test_codec_task_distils_from_a_frozen_teacher(tmp_path, corpus):  # noqa: F8
     # the exported student is a plain codec (no projection inside)
     student = CATModel.from_pretrained(tmp_path / "student" / "run" / "model")
     assert not any("distiller" in k for k in student.state_dict())
+
+
+def test_asr_task_distils_logits_and_hidden_states_from_a_wider_teacher(tmp_path):
+    from asr.modeling_asr import CATASRModel
+    from test_asr_task import TEXTS, TINY, codes_manifest
+
+    manifest = codes_manifest(tmp_path, TEXTS)
+    common = [f"task.train_manifests=[{manifest}]", f"task.val_manifests=[{manifest}]", "max_steps=3", "log_every=1"]
+    teacher_cfg = load_config(TINY, [f"output_dir={tmp_path / 'teacher'}", *common])
+    Trainer(teacher_cfg, get_task("asr")(teacher_cfg)).fit()
+    teacher_dir = tmp_path / "teacher" / "model"
+    teacher_width = CATASRModel.from_pretrained(teacher_dir).config.hidden_size
+
+    student_width = teacher_width // 2  # 32: still 4 heads of even size
+    config = load_config(TINY, [f"output_dir={tmp_path / 'student'}", *common,
+                                f"task.model.hidden_size={student_width}",
+                                f"task.model.intermediate_size={2 * student_width}",
+                                f"distill={json.dumps({'teacher': str(teacher_dir), 'kl': 1.0, 'reverse_kl': 0.5, 'hidden': 1.0})}"])
+    task = get_task("asr")(config)
+    trainer = Trainer(config, task)
+    projection = trainer.models.raw("model").distiller.hidden_projections[0]
+    assert (projection.in_features, projection.out_features) == (student_width, teacher_width)
+    before = projection.weight.detach().clone()
+    teacher_before = {k: v.clone() for k, v in task.teacher.model.state_dict().items()}
+    trainer.fit()
+    train = [json.loads(l) for l in (tmp_path / "student" / "metrics.jsonl").read_text().splitlines()]
+    train = [l for l in train if l["split"] == "train"]
+    assert all(l["distill_kl"] > 0 and l["distill_reverse_kl"] > 0 and l["distill_hidden"] > 0 for l in train)
+    assert not torch.equal(projection.weight.detach(), before)
+    assert all(torch.equal(v, teacher_before[k]) for k, v in task.teacher.model.state_dict().items())
+    exported = CATASRModel.from_pretrained(tmp_path / "student" / "model")  # a plain ASR model, no projection
+    assert exported.config.hidden_size == student_width

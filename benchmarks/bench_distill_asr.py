@@ -1,0 +1,108 @@
+"""Does distillation help a small ASR? A half-width student trained alone vs distilled from the ASR teacher.
+
+    python benchmarks/bench_distill_asr.py --teacher runs/asr_small_cpu/model [--steps 1000] [--threads 1]
+
+Both students start from the same initialisation and see the same batches in the same order for the same
+number of steps; the distilled one also matches the teacher's softened character distributions (KL,
+temperature 2) and its last hidden states (through a learned projection). Prints held-out character and
+word error rates (greedy) of both, and of the teacher for scale. Needs the codes manifests of
+configs/asr_small_cpu.yaml (`catcodec tokenize`). Not a test: figures depend on the machine and the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from asr.decoding import transcribe
+from asr.metrics import character_error_rate, word_error_rate
+from asr.modeling_asr import CATASRModel
+from asr.training_task import ASRTask
+from training.config import load_config
+from training.trainer import Trainer
+from tts.text import CharTokenizer
+from tts.training_task import CodesTextDataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@torch.no_grad()
+def held_out_error_rates(model: CATASRModel, manifests: list[str], items: int) -> tuple[float, float]:
+    """(CER, WER) of greedy transcripts of the first `items` held-out utterances with every codebook."""
+    tokenizer = CharTokenizer()
+    data = CodesTextDataset(manifests, model.config.num_quantizers, 10_000, tokenizer)
+    codes, references = [], []
+    for i in range(min(items, len(data))):
+        item = data[i]
+        codes.append(item["codes"])
+        references.append(" ".join(tokenizer.decode(item["text"].tolist()).split()))
+    hypotheses = transcribe(model.eval(), codes, tokenizer=tokenizer)
+    return character_error_rate(references, hypotheses), word_error_rate(references, hypotheses)
+
+
+def train_student(args, out: str, teacher_config, distill: dict | None) -> tuple[CATASRModel, float]:
+    width = teacher_config.hidden_size // 2
+    overrides = [
+        f"max_steps={args.steps}",
+        f"threads={args.threads}",
+        f"output_dir={out}",
+        "checkpoint_every=0",
+        "val_every=0",
+        "progress=true",
+        f"seed={args.seed}",
+        f"task.model.hidden_size={width}",
+        f"task.model.intermediate_size={4 * width}",
+        f"task.model.num_heads={max(1, teacher_config.num_heads // 2)}",
+        f"task.model.num_quantizers={teacher_config.num_quantizers}",
+    ]
+    if distill is not None:
+        overrides.append(f"distill={json.dumps(distill)}")
+    config = load_config(args.config, overrides)
+    task = ASRTask(config)
+    trainer = Trainer(config, task)
+    start = time.perf_counter()
+    trainer.fit()
+    return task.student(trainer.models), time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=str(REPO / "configs" / "asr_small_cpu.yaml"))
+    ap.add_argument("--teacher", required=True, help="a trained CAT-ASR folder (e.g. runs/asr_small_cpu/model)")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--items", type=int, default=100, help="held-out utterances transcribed")
+    ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    teacher = CATASRModel.from_pretrained(args.teacher)
+    val = load_config(args.config).task["val_manifests"]
+    distill = {"teacher": args.teacher, "kl": 1.0, "hidden": 1.0, "temperature": args.temperature, "task": 1.0}
+    results = {}
+    for name, block in (("alone", None), ("distilled", distill)):
+        with tempfile.TemporaryDirectory() as out:
+            student, seconds = train_student(args, out, teacher.config, block)
+        cer, wer = held_out_error_rates(student, val, args.items)
+        results[name] = {"cer": cer, "wer": wer, "train_seconds": seconds,
+                         "parameters": sum(p.numel() for p in student.parameters())}
+    cer, wer = held_out_error_rates(teacher, val, args.items)
+    results["teacher"] = {"cer": cer, "wer": wer, "parameters": sum(p.numel() for p in teacher.parameters())}
+
+    print(f"\n{args.steps} steps each; held-out {args.items} utterances, greedy, all codebooks")
+    print(f"{'model':10}{'params':>9}{'CER':>8}{'WER':>8}")
+    for name, r in results.items():
+        print(f"{name:10}{r['parameters'] / 1e6:8.1f}M{100 * r['cer']:7.1f}%{100 * r['wer']:7.1f}%")
+    if args.json:
+        args.json.write_text(json.dumps({"args": vars(args), **results}, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
