@@ -1,8 +1,14 @@
-"""Synthetic English speech with exact transcripts from Debian's espeak-ng and flite, one speaker per
+"""Synthetic English speech with exact transcripts from Debian's espeak-ng, flite and festival, one speaker per
 voice/variant, resampled to 16 kHz mono FLAC with a manifest and a speaker-disjoint train/val split.
 
-    apt-get install espeak-ng flite
+    apt-get install espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k festlex-cmu
     python -m training.data.synthesize --out data/synth --sentences 200
+
+With the sentence corpus of training.data.sentences, train voices read train sentences and held-out voices
+read held-out test sentences (so no evaluation text is trained on):
+
+    python -m training.data.synthesize --out data/synth_tts --sentences-file data/sentences/train.txt \
+        --sentences 400 --val-sentences-file data/sentences/test.txt --val-sentences 60
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from tqdm import tqdm
 from .manifest import ManifestEntry, write_manifest
 
 SAMPLE_RATE = 16000
-INSTALL_HINT = "apt-get install espeak-ng flite"
+INSTALL_HINT = "apt-get install espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k festlex-cmu"
+COMMANDS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}  # tool -> executable
+FESTIVAL_VOICES = Path("/usr/share/festival/voices")  # <language>/<voice name>/ per installed festival voice
 PEAK = 0.95  # written files never exceed this
 
 
@@ -35,7 +43,7 @@ class Voice:
     """One synthetic speaker: a tool, its voice name, the extra arguments that make the variant, and
     whether it is held out for validation."""
 
-    tool: str  # "espeak-ng" or "flite"
+    tool: str  # "espeak-ng", "flite" or "festival"
     voice: str
     variant: str
     args: tuple[str, ...] = ()
@@ -60,6 +68,22 @@ def _flite(voice: str, stretch: float, val: bool = False) -> Voice:
     return Voice("flite", voice, f"d{stretch:g}", ("--setf", f"duration_stretch={stretch:g}"), val)
 
 
+def _festival(voice: str, stretch: float, f0: int | None = None, val: bool = False) -> Voice:
+    """Festival voice via text2wave: HTS voices change speed with the engine's rate (-r), diphone voices with
+    Duration_Stretch (their pitch with the intonation model's target mean `f0`, in Hz)."""
+    if voice.endswith("_hts"):
+        if f0 is not None:
+            raise ValueError("festival HTS voices take no f0 target")
+        hts = f'(list "-r" {1 / stretch:.4g})'
+        return Voice("festival", voice, f"d{stretch:g}",
+                     (f"(set! hts_engine_params (append hts_engine_params (list {hts})))",), val)
+    args = [f"(Parameter.set 'Duration_Stretch {stretch:g})"]
+    if f0 is not None:
+        args.append(f"(set! int_lr_params '((target_f0_mean {f0}) (target_f0_std {round(f0 * 0.15)}) "
+                    "(model_f0_mean 170) (model_f0_std 34)))")
+    return Voice("festival", voice, f"d{stretch:g}" + ("" if f0 is None else f"f{f0}"), tuple(args), val)
+
+
 VOICES: tuple[Voice, ...] = (
     _espeak("en-us", 160, 50),
     _espeak("en-us+f3", 150, 70),
@@ -76,6 +100,11 @@ VOICES: tuple[Voice, ...] = (
     _flite("rms", 1.1),
     _flite("kal16", 0.95),
     _flite("awb", 1.0, val=True),
+    _festival("kal_diphone", 1.1, 105),  # the voice's own defaults
+    _festival("kal_diphone", 0.95, 125),
+    # held out: the only HTS (statistical parametric, MLSA vocoder) voice; flite's clustergen slt is the same
+    # recorded speaker, so this tests an unseen synthesis method rather than an unseen person
+    _festival("cmu_us_slt_arctic_hts", 1.0, val=True),
 )
 
 SENTENCES: tuple[str, ...] = (
@@ -283,8 +312,13 @@ SENTENCES: tuple[str, ...] = (
 
 
 def missing_tools(voices: list[Voice]) -> list[str]:
-    """Tools the voices need that are not on PATH."""
-    return sorted({v.tool for v in voices if shutil.which(v.tool) is None})
+    """Tools the voices need whose executable is not on PATH."""
+    return sorted({v.tool for v in voices if shutil.which(COMMANDS.get(v.tool, v.tool)) is None})
+
+
+def missing_festival_voices(voices: list[Voice], root: Path = FESTIVAL_VOICES) -> list[str]:
+    """Festival voice names the voices need that are not installed under `root`."""
+    return sorted({v.voice for v in voices if v.tool == "festival" and not any(root.glob(f"*/{v.voice}"))})
 
 
 def synthesise_wav(voice: Voice, text: str, path: Path) -> None:
@@ -293,15 +327,22 @@ def synthesise_wav(voice: Voice, text: str, path: Path) -> None:
         cmd = ["espeak-ng", "-v", voice.voice, *voice.args, "-w", str(path), "--stdin"]
         subprocess.run(cmd, input=text.encode(), check=True, capture_output=True, timeout=120)
     elif voice.tool == "flite":
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
-            f.write(text)  # -f avoids any argument parsing of the text
-        try:
-            cmd = ["flite", "-voice", voice.voice, *voice.args, "-f", f.name, "-o", str(path)]
-            subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-        finally:
-            os.unlink(f.name)
+        _run_on_text_file(["flite", "-voice", voice.voice, *voice.args, "-f"], text, ["-o", str(path)])
+    elif voice.tool == "festival":
+        evals = [arg for expr in (f"(voice_{voice.voice})", *voice.args) for arg in ("-eval", expr)]
+        _run_on_text_file(["text2wave", *evals, "-o", str(path)], text, [])
     else:
         raise ValueError(f"unknown tool {voice.tool!r}")
+
+
+def _run_on_text_file(before: list[str], text: str, after: list[str]) -> None:
+    """Run `before + [file] + after` with `text` in a temporary file (avoids any argument parsing of it)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+        f.write(text)
+    try:
+        subprocess.run([*before, f.name, *after], check=True, capture_output=True, timeout=120)
+    finally:
+        os.unlink(f.name)
 
 
 def render(voice: Voice, text: str, out: Path, overwrite: bool = False) -> float:
@@ -327,6 +368,16 @@ def render(voice: Voice, text: str, out: Path, overwrite: bool = False) -> float
     return mono.size / SAMPLE_RATE
 
 
+def render_or_skip(voice: Voice, text: str, out: Path, overwrite: bool = False) -> float | None:
+    """`render`, or None with a note when the tool fails on this text (festival's kal_diphone segfaults on
+    some inputs), so one bad sentence does not lose a long run."""
+    try:
+        return render(voice, text, out, overwrite)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, RuntimeError) as e:
+        print(f"skipped {voice.speaker} {text!r}: {e}", file=sys.stderr, flush=True)
+        return None
+
+
 def plan(voices: list[Voice], sentences: list[str], per_voice: int) -> list[tuple[Voice, int, str]]:
     """(voice, sentence number, text): voice k reads `per_voice` sentences starting at k * per_voice
     (wrapping), so different voices cover different sentences when the list is long enough."""
@@ -349,13 +400,49 @@ def select_voices(names: list[str] | None) -> list[Voice]:
     return chosen
 
 
-SOURCE_TXT = """Source repository: none; generated locally by training.data.synthesize with Debian's espeak-ng and flite.
+SOURCE_TXT = """Source repository: none; generated locally by training.data.synthesize with Debian's espeak-ng, flite \
+and festival.
 License / provenance: synthetic speech; espeak-ng is GPL-3.0-or-later, flite and its voices are BSD-style \
-(CMU); sentences are the module's own plain English sentences{extra}.
+(CMU), festival, its voices (festvox-kallpc16k, festvox-us-slt-hts) and festlex-cmu are X11/BSD-style \
+(CSTR Edinburgh, CMU); sentences are {sentences}.
 Utterances: {n} ({n} with transcript), speakers: {s}, minutes: {m:.2f}, sample rates: [16000]
 manifest.jsonl fields: audio (relative path), text, speaker (tool:voice:variant), sample_rate, duration (s), \
 plus tool, voice, split.
 """
+
+
+def read_sentences(path: Path | None) -> list[str]:
+    """Non-empty lines of `path`, or the built-in sentences when it is None."""
+    if path is None:
+        return list(SENTENCES)
+    if not path.exists():
+        raise SystemExit(f"{path} not found (build it with: python -m training.data.sentences)")
+    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+
+
+def usable_voices(voices: list[Voice]) -> list[Voice]:
+    """The voices whose tool (and festival voice) is installed; the others are skipped with a note."""
+    missing = missing_tools(voices)
+    if missing:
+        print(f"not installed: {', '.join(missing)} (install with: {INSTALL_HINT}); skipping their voices",
+              file=sys.stderr, flush=True)
+        voices = [v for v in voices if v.tool not in missing]
+    absent = missing_festival_voices(voices)
+    if absent:
+        print(f"festival voices not installed: {', '.join(absent)} (install with: {INSTALL_HINT}); skipping them",
+              file=sys.stderr, flush=True)
+        voices = [v for v in voices if not (v.tool == "festival" and v.voice in absent)]
+    return voices
+
+
+def sentences_note(train_file: Path | None, val_file: Path | None) -> str:
+    """Where the sentences came from, for SOURCE.txt."""
+    if train_file is None and val_file is None:
+        return "the module's own plain English sentences"
+    parts = [f"train voices: {train_file or 'the built-in list'}"]
+    if val_file is not None:
+        parts.append(f"held-out voices: {val_file}")
+    return f"read from files ({'; '.join(parts)}; see the SOURCE.txt beside them for their licenses)"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -365,53 +452,60 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sentences", type=int, default=len(SENTENCES), help="sentences per voice")
     parser.add_argument("--sentences-file", type=Path, default=None,
                         help="one sentence per line (replaces the built-in list)")
+    parser.add_argument("--val-sentences-file", type=Path, default=None,
+                        help="sentences for the held-out voices (then train voices read only --sentences-file)")
+    parser.add_argument("--val-sentences", type=int, default=None,
+                        help="sentences per held-out voice (default: --sentences)")
     parser.add_argument("--voices", nargs="+", default=None, help="speaker ids, voice names or tools to use")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--overwrite", action="store_true", help="re-synthesise files that already exist")
     args = parser.parse_args(argv)
 
-    sentences = list(SENTENCES)
-    if args.sentences_file is not None:
-        sentences = [ln.strip() for ln in args.sentences_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    if not sentences or args.sentences < 1:
+    sentences = read_sentences(args.sentences_file)
+    val_sentences = sentences if args.val_sentences_file is None else read_sentences(args.val_sentences_file)
+    per_val = args.sentences if args.val_sentences is None else args.val_sentences
+    if not sentences or not val_sentences or args.sentences < 1 or per_val < 1:
         raise SystemExit("need at least one sentence")
-    voices = select_voices(args.voices)
-    missing = missing_tools(voices)
-    if missing:
-        print(f"not installed: {', '.join(missing)} (install with: {INSTALL_HINT}); skipping their voices",
-              file=sys.stderr, flush=True)
-        voices = [v for v in voices if v.tool not in missing]
+    voices = usable_voices(select_voices(args.voices))
     if not voices:
         raise SystemExit(f"no voices to synthesise; install the tools with: {INSTALL_HINT}")
 
     out: Path = args.out
-    jobs = plan(voices, sentences, args.sentences)
+    if args.val_sentences_file is None and per_val == args.sentences:
+        jobs = plan(voices, sentences, args.sentences)  # one list for all voices, as before
+    else:  # each voice is in one group, so sentence numbers (file names) index its own group's list
+        jobs = (plan([v for v in voices if not v.val], sentences, args.sentences)
+                + plan([v for v in voices if v.val], val_sentences, per_val))
     paths = [out / "audio" / v.slug / f"{v.slug}_{n:04d}.flac" for v, n, _ in jobs]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(render, v, text, p, args.overwrite) for (v, _, text), p in zip(jobs, paths)]
-        durations = [f.result() for f in tqdm(futures, desc="synthesising", unit="utt")]
+        futures = [pool.submit(render_or_skip, v, text, p, args.overwrite) for (v, _, text), p in zip(jobs, paths)]
+        results = [f.result() for f in tqdm(futures, desc="synthesising", unit="utt")]
 
     entries = [ManifestEntry(str(p), text, v.speaker, SAMPLE_RATE, round(d, 4),
                              {"tool": v.tool, "voice": v.voice, "split": "val" if v.val else "train"})
-               for (v, _, text), p, d in zip(jobs, paths, durations)]
+               for (v, _, text), p, d in zip(jobs, paths, results) if d is not None]
+    durations = [e.duration for e in entries]
     train = [e for e in entries if e.extra["split"] == "train"]
     val = [e for e in entries if e.extra["split"] == "val"]
     assert not {e.speaker for e in train} & {e.speaker for e in val}
     write_manifest(entries, out / "manifest.jsonl")
     write_manifest(train, out / "train.jsonl")
     write_manifest(val, out / "val.jsonl")
-    extra = "" if args.sentences_file is None else f" (sentences from {args.sentences_file.name})"
-    (out / "SOURCE.txt").write_text(SOURCE_TXT.format(extra=extra, n=len(entries), s=len(voices),
-                                                      m=sum(durations) / 60), encoding="utf-8")
+    (out / "SOURCE.txt").write_text(SOURCE_TXT.format(sentences=sentences_note(args.sentences_file,
+                                                                               args.val_sentences_file),
+                                                      n=len(entries), s=len(voices), m=sum(durations) / 60),
+                                    encoding="utf-8")
 
-    print(f"{'speaker':<36} {'split':<5} {'utt':>4} {'min':>6}")
+    print(f"{'speaker':<40} {'split':<5} {'utt':>4} {'min':>6}")
     for v in voices:
         mine = [e for e in entries if e.speaker == v.speaker]
         minutes = sum(e.duration for e in mine) / 60
-        print(f"{v.speaker:<36} {'val' if v.val else 'train':<5} {len(mine):>4} {minutes:>6.2f}")
+        print(f"{v.speaker:<40} {'val' if v.val else 'train':<5} {len(mine):>4} {minutes:>6.2f}")
     for name, part in (("train", train), ("val", val)):
         print(f"{name}: {len(part)} utterances, {len({e.speaker for e in part})} speakers, "
               f"{sum(e.duration for e in part) / 60:.2f} min")
+    print(f"total: {len(entries)} utterances, {sum(durations) / 3600:.2f} h"
+          + (f"; {len(jobs) - len(entries)} skipped (tool failed)" if len(entries) < len(jobs) else ""))
     print(f"wrote {out}/manifest.jsonl, train.jsonl, val.jsonl, SOURCE.txt")
 
 
