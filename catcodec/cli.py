@@ -1,4 +1,4 @@
-"""The `catcodec` command line: encode, decode, reconstruct, info, roundtrip and eval.
+"""The `catcodec` command line: encode, decode, reconstruct, info, roundtrip, eval and demo.
 
     catcodec roundtrip                                # the main job: the bundled example at every bitrate
     catcodec encode speech.wav speech.npz --num-quantizers 8
@@ -6,6 +6,7 @@
     catcodec reconstruct speech.wav out.wav --num-quantizers 8 --stream
     catcodec info cat-small-16k --json
     catcodec eval data/manifests/val_wideband.jsonl --max-items 12 --out eval_out
+    catcodec demo --port 7860                        # the Gradio page: codec, TTS and ASR tabs on localhost
 
 Every subcommand takes `--model` (a preset name or a folder written by `save_pretrained`), `--device` and
 `--threads`. A bad input (missing or corrupt audio, a codes file from another model, a bitrate the model
@@ -532,6 +533,17 @@ def cmd_tokenize(args: argparse.Namespace, model, device: torch.device) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace, model, device: torch.device) -> int:
+    try:
+        from demo.app import DemoError, serve
+    except ImportError as exc:
+        raise CLIError(f"the demo needs Gradio: pip install -e '.[demo]' ({_reason(exc)})") from None
+    try:
+        return serve(model, _model_label(args.model), tts_model=args.tts_model, asr_model=args.asr_model, port=args.port)
+    except DemoError as exc:
+        raise CLIError(str(exc)) from None
+
+
 # ---------------------------------------------------------------------------------------------------------
 # parser and entry point
 
@@ -612,6 +624,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="DIR", help="folder for the codes files (default: NAME.codes beside the manifest)")
     p.add_argument("--batch-size", type=_positive_int, default=8, metavar="N", help="clips encoded together (default: 8)")
     p.set_defaults(func=cmd_tokenize)
+
+    p = sub.add_parser("demo", parents=[common], help="serve the Gradio demo (codec, TTS, ASR) on localhost",
+                       description="Serve a web page on localhost to try the codec at any bitrate (with streaming), "
+                       "text to speech and speech recognition. Models load once at start; Ctrl+C stops it.")
+    p.add_argument("--tts-model", default=None, metavar="DIR", help="TTS model folder (default: the bundled weights, if any)")
+    p.add_argument("--asr-model", default=None, metavar="DIR", help="ASR model folder (default: the bundled weights, if any)")
+    p.add_argument("--port", type=int, default=7860, metavar="N", help="port on 127.0.0.1 (default: 7860)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("info", parents=[common], help="sizes, rates and weights of a model",
                        description="Print a model's sizes, rates, bitrate range and where its weights come from.")

@@ -1,0 +1,78 @@
+"""Load the demo's optional TTS and ASR pipelines once at start.
+
+A folder passed on the command line must load (else a `DemoError` for the terminal); when none is passed the
+bundled weights are used if there are any, and otherwise the tab gets a note saying why it is not available.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from catcodec import CATModel
+from catcodec.messages import quote, reason
+from tts.cli import BUNDLED as TTS_BUNDLED  # where `catcodec-tts` looks for shipped weights
+
+from .errors import DemoError
+
+ASR_BUNDLED = Path(__file__).resolve().parent.parent / "asr" / "pretrained" / "cat-asr-small"  # unless asr says otherwise
+
+
+def _same_codec(name: str, other: str) -> bool:
+    """Whether two codec names (preset names or folders) name the same model."""
+    if name == other:
+        return True
+    a, b = Path(os.path.expanduser(name)), Path(os.path.expanduser(other))
+    return a.is_dir() and b.is_dir() and a.resolve() == b.resolve()
+
+
+def _codec_for(folder: Path, codec: CATModel, codec_name: str) -> CATModel | None:
+    """The demo's codec when the model in `folder` names it (its config's codec_name), else None: the pipeline
+    then loads the codec its model was trained on."""
+    try:
+        wanted = json.loads((folder / "config.json").read_text()).get("codec_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return codec if wanted and _same_codec(str(wanted), codec_name) and codec.device.type == "cpu" else None
+
+
+def load_tts(path: str | None, codec: CATModel, codec_name: str) -> tuple[Any | None, str]:
+    """(TTSPipeline, "") or (None, why not). The demo's codec is shared when the TTS model names it."""
+    folder = Path(path) if path else TTS_BUNDLED
+    if not (folder / "config.json").is_file():
+        if path:
+            raise DemoError(f"--tts-model {quote(path)} is not a TTS model folder (no config.json)")
+        return None, ("No TTS weights are bundled yet. Train a model (`python -m training tts --config ...`) and "
+                      "start the demo with `catcodec demo --tts-model FOLDER`.")
+    try:
+        from tts.pipeline import TTSPipeline
+
+        return TTSPipeline.from_pretrained(folder, codec=_codec_for(folder, codec, codec_name)), ""
+    except (ImportError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise DemoError(f"cannot load the TTS model {quote(folder)}: {reason(exc)}") from None
+
+
+def load_asr(path: str | None, codec: CATModel, codec_name: str) -> tuple[Any | None, str]:
+    """(ASRPipeline, "") or (None, why not). The demo's codec is shared when the ASR model names it."""
+    try:
+        from asr import pipeline as asr_pipeline
+    except ImportError as exc:
+        if path:
+            raise DemoError(f"--asr-model given, but the ASR pipeline cannot be imported: {reason(exc)}") from None
+        return None, "Speech recognition is not part of this install: the `asr` package has no pipeline."
+    bundled = Path(getattr(asr_pipeline, "PRETRAINED", ASR_BUNDLED.parent)) / getattr(asr_pipeline, "DEFAULT_MODEL", ASR_BUNDLED.name)
+    folder = Path(path) if path else bundled
+    if not (folder / "config.json").is_file():
+        if path:
+            raise DemoError(f"--asr-model {quote(path)} is not an ASR model folder (no config.json)")
+        return None, ("No ASR weights are bundled yet. Train a model (`python -m training asr --config ...`) and "
+                      "start the demo with `catcodec demo --asr-model FOLDER`.")
+    try:
+        return asr_pipeline.ASRPipeline.from_pretrained(folder, codec=_codec_for(folder, codec, codec_name)), ""
+    except (ImportError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DemoError(f"cannot load the ASR model {quote(folder)}: {reason(exc)}") from None
+
+
+__all__ = ["ASR_BUNDLED", "TTS_BUNDLED", "load_asr", "load_tts"]
