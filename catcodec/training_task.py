@@ -37,6 +37,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "model": "cat-small-16k",  # preset name (fresh init) or a saved folder (continue from its weights)
     "model_overrides": {},  # CATConfig fields to change, e.g. {num_quantizers: 16}
     "init_from": None,  # a saved model folder: its tensors of matching name and shape start the fresh model
+    "freeze_encoder": False,  # train the decoder only: encoder and quantizer, hence the codes, stay as they are
     "train_manifests": [],  # paths, or [path, weight] pairs
     "val_manifests": [],
     "crop_seconds": 1.0,
@@ -97,6 +98,16 @@ def build_codec(spec: str, overrides: dict[str, Any], init_from: str | None = No
     return CATModel.from_pretrained(spec)
 
 
+def freeze_encoder(model: CATModel) -> None:
+    """Fix what the codes mean (e.g. once TTS / ASR data has been cached with them) and train the decoder only:
+    no gradients for the encoder and the quantizer, and no dead-code revival or usage tracking in it.
+    Quantizer dropout still trains the decoder at every bitrate."""
+    model.encoder.requires_grad_(False)
+    model.quantizer.requires_grad_(False)
+    for layer in model.quantizer.layers:
+        layer.dead_code_threshold = 0.0
+
+
 def warm_start(model: CATModel, folder: str) -> list[str]:
     """Copy into `model` every tensor of the saved model in `folder` whose name and shape match; returns the
     names left at their fresh initialisation (printed), e.g. a new output head on a trained body."""
@@ -119,6 +130,8 @@ class CodecTask(Task):
         if unknown:
             raise ValueError(f"unknown codec task key(s): {', '.join(sorted(unknown))}")
         self.cfg = {**TASK_DEFAULTS, **self.task_config}
+        if self.cfg["freeze_encoder"] and self.cfg["semantic"].get("enabled", True):
+            raise ValueError("task.freeze_encoder: the semantic head only shapes the frozen encoder; set task.semantic.enabled=false")
         self.weights = CodecLossWeights.from_dict(self.cfg["loss_weights"])
         self.distill = DistillConfig.from_dict(config.distill)
         self.teacher: FrozenTeacher | None = None
@@ -128,6 +141,8 @@ class CodecTask(Task):
     # ---- models and data ----
     def build_models(self) -> dict[str, nn.Module]:
         codec = build_codec(self.cfg["model"], dict(self.cfg["model_overrides"]), self.cfg["init_from"])
+        if self.cfg["freeze_encoder"]:
+            freeze_encoder(codec)
         self.sampling_rate = codec.config.sampling_rate
         self.mel_loss = MultiScaleMelLoss(self.sampling_rate)
         sem_cfg = dict(self.cfg["semantic"])

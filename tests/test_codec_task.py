@@ -148,3 +148,23 @@ def test_warm_start_copies_matching_tensors_and_keeps_a_new_head_fresh(tmp_path,
     for name in ("quantizer.layers.0.codebook.weight", "quantizer.layers.0.usage", "decoder.stages.1.output_proj.weight"):
         assert torch.equal(got[name], want[name]), name
     assert torch.equal(fresh.decoder.stages[0].output_proj.weight, head_before)
+
+
+def test_freeze_encoder_keeps_the_codes_and_trains_the_decoder(tmp_path, corpus):
+    recipe = tiny_recipe(tmp_path, corpus, max_steps=3)
+    with pytest.raises(ValueError, match="semantic.enabled=false"):
+        get_task("codec")(load_config(recipe, ["task.freeze_encoder=true"]))
+    config = load_config(recipe, ["task.freeze_encoder=true", "task.semantic.enabled=false", "task.model_overrides.quantizer_dropout=0.5"])
+    trainer = Trainer(config, get_task("codec")(config))
+    codec = trainer.models.raw("generator").codec
+    before = {k: v.clone() for k, v in codec.state_dict().items()}
+    probe = torch.sin(torch.arange(6400) / 7.0)[None, None] * 0.3
+    with torch.no_grad():
+        codes_before = codec.encode(probe).audio_codes
+    trainer.fit()
+    after = codec.state_dict()
+    frozen = [k for k in before if k.startswith(("encoder.", "quantizer."))]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # usage buffers included
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("decoder."))
+    with torch.no_grad():
+        assert torch.equal(codec.encode(probe).audio_codes, codes_before)
