@@ -1,0 +1,143 @@
+"""CAT-TTS on held-out sentences with held-out voices as prompts: intelligibility, voice, latency, speed.
+
+    python benchmarks/bench_tts.py --model runs/tts_small_cpu/model [--sentences 12] [--threads 2]
+        [--asr-model runs/asr_small_cpu/model] [--num-quantizers 8] [--json out.json]
+
+For each held-out voice of data/synth_tts/val.jsonl (voices and sentences never seen in training), one of its
+clips (with its transcript) is the voice prompt and the model speaks `--sentences` held-out sentences that
+the same voice also recorded. Prints:
+- word error rate of PocketSphinx on the synthesised speech and on the voice's own recordings of the same
+  sentences (for scale; PocketSphinx is weak on synthetic voices), and, with --asr-model, CAT-ASR's too;
+- Resemblyzer similarity of the output to the prompt voice (another clip of it) vs to the other held-out voices;
+- time to first audio (text in -> first 80 ms chunk out, streaming) and real-time factor, medians.
+Not a test: figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from catcodec.audio import load_audio
+from catcodec.evaluation.asr import PocketsphinxASR, word_error_rate
+from catcodec.evaluation.metrics import speaker_embedding
+from tts.pipeline import TTSPipeline
+
+
+def held_out_voices(manifest: Path) -> dict[str, list[dict]]:
+    """speaker -> its manifest rows (audio paths made absolute)."""
+    voices: dict[str, list[dict]] = defaultdict(list)
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            row["audio"] = str((manifest.parent / row["audio"]).resolve())
+            voices[row["speaker"]].append(row)
+    return dict(voices)
+
+
+def synthesise(tts: TTSPipeline, text: str, prompt: dict, args) -> tuple[np.ndarray, float, float]:
+    """(audio, seconds to the first chunk, seconds in all), streaming."""
+    start = time.perf_counter()
+    first, chunks = None, []
+    for chunk in tts.stream(text, prompt=prompt["audio"], prompt_text=prompt["text"], num_quantizers=args.num_quantizers,
+                            temperature=args.temperature, top_p=args.top_p, seed=args.seed, max_seconds=args.max_seconds):
+        if first is None:
+            first = time.perf_counter() - start
+        chunks.append(chunk)
+    total = time.perf_counter() - start
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return audio, first if first is not None else total, total
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="a trained CAT-TTS folder")
+    ap.add_argument("--codec", default=None, help="codec (default: the one the TTS model names)")
+    ap.add_argument("--voices", type=Path, default=Path("data/synth_tts/val.jsonl"))
+    ap.add_argument("--sentences", type=int, default=12, help="held-out sentences per voice")
+    ap.add_argument("--asr-model", default=None, help="a trained CAT-ASR folder: its WER too")
+    ap.add_argument("--num-quantizers", type=int, default=None)
+    ap.add_argument("--temperature", type=float, default=0.8)
+    ap.add_argument("--top-p", type=float, default=0.95)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-seconds", type=float, default=20.0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=None, help="write the synthesised wavs here")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    tts = TTSPipeline.from_pretrained(args.model, codec=args.codec)
+    rate = tts.sampling_rate
+    sphinx = PocketsphinxASR()
+    asr = None
+    if args.asr_model:
+        from asr.pipeline import ASRPipeline
+
+        asr = ASRPipeline.from_pretrained(args.asr_model, codec=tts.codec)
+    voices = held_out_voices(args.voices)
+    list(tts.stream("Warm up.", max_seconds=0.5))  # first-call costs (allocations, kernels) out of the timings
+
+    refs, outs_sphinx, refs_sphinx, outs_asr, refs_asr = [], [], [], [], []
+    first_audio, rtf, own_sim, other_sim = [], [], [], []
+    embeddings = {s: speaker_embedding(load_audio(rows[1]["audio"], rate), rate) for s, rows in voices.items()}
+    for speaker, rows in voices.items():
+        prompt, spoken = rows[0], rows[2 : 2 + args.sentences]
+        for row in spoken:
+            audio, first, total = synthesise(tts, row["text"], prompt, args)
+            if audio.size == 0:
+                continue
+            first_audio.append(first)
+            rtf.append(total / (audio.size / rate))
+            original = load_audio(row["audio"], rate)
+            refs.append(row["text"])
+            outs_sphinx.append(sphinx.transcribe(audio))
+            refs_sphinx.append(sphinx.transcribe(original))
+            if asr is not None:
+                outs_asr.append(asr(audio, sampling_rate=rate))
+                refs_asr.append(asr(original, sampling_rate=rate))
+            emb = speaker_embedding(audio, rate)
+            own_sim.append(cosine(emb, embeddings[speaker]))
+            other_sim.extend(cosine(emb, e) for s, e in embeddings.items() if s != speaker)
+            if args.out is not None:
+                import soundfile as sf
+
+                args.out.mkdir(parents=True, exist_ok=True)
+                sf.write(args.out / f"{Path(row['audio']).stem}_tts.wav", audio, rate)
+
+    result = {
+        "utterances": len(refs),
+        "voices": len(voices),
+        "wer_pocketsphinx_tts": word_error_rate(refs, outs_sphinx),
+        "wer_pocketsphinx_reference": word_error_rate(refs, refs_sphinx),
+        "similarity_to_prompt_voice": float(np.mean(own_sim)),
+        "similarity_to_other_voices": float(np.mean(other_sim)),
+        "time_to_first_audio_s_median": float(np.median(first_audio)),
+        "rtf_median": float(np.median(rtf)),
+        "threads": args.threads,
+    }
+    if asr is not None:
+        result["wer_cat_asr_tts"] = word_error_rate(refs, outs_asr)
+        result["wer_cat_asr_reference"] = word_error_rate(refs, refs_asr)
+    print(f"\n{len(refs)} utterances: {args.sentences} held-out sentences x {len(voices)} held-out voices as prompts")
+    print(f"WER PocketSphinx   TTS {100 * result['wer_pocketsphinx_tts']:.1f} %   reference voices {100 * result['wer_pocketsphinx_reference']:.1f} %")
+    if asr is not None:
+        print(f"WER CAT-ASR        TTS {100 * result['wer_cat_asr_tts']:.1f} %   reference voices {100 * result['wer_cat_asr_reference']:.1f} %")
+    print(f"speaker similarity to the prompt voice {result['similarity_to_prompt_voice']:.3f}, to other voices {result['similarity_to_other_voices']:.3f}")
+    print(f"time to first audio {1000 * result['time_to_first_audio_s_median']:.0f} ms (median), RTF {result['rtf_median']:.3f} ({args.threads} threads)")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
