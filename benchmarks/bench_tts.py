@@ -28,6 +28,7 @@ from catcodec.audio import load_audio
 from catcodec.evaluation.asr import PocketsphinxASR, word_error_rate
 from catcodec.evaluation.metrics import speaker_embedding
 from tts.pipeline import TTSPipeline
+from tts.text import normalize_text
 
 
 def held_out_voices(manifest: Path) -> dict[str, list[dict]]:
@@ -100,7 +101,7 @@ def main() -> None:
             first_audio.append(first)
             rtf.append(total / (audio.size / rate))
             original = load_audio(row["audio"], rate)
-            refs.append(row["text"])
+            refs.append(normalize_text(row["text"]))  # numbers spelt out, as the model says them
             outs_sphinx.append(sphinx.transcribe(audio))
             refs_sphinx.append(sphinx.transcribe(original))
             if asr is not None:

@@ -1,0 +1,105 @@
+"""CAT-ASR on held-out speakers, per number of codebooks, beside PocketSphinx on the same audio.
+
+    python benchmarks/bench_asr.py --model asr/pretrained/cat-asr-small [--beam 4] [--threads 2] [--json out.json]
+
+Sets (codes cached by `catcodec tokenize`, see configs/asr_small_cpu.yaml):
+- synthetic: data/synth_tts/val.codes.jsonl, 4 voices never heard in training reading 100 held-out sentences;
+- real: data/manifests/val.codes.jsonl, the held-out real speakers' clips that have a transcript.
+For each set: word and character error rates of CAT-ASR (greedy at every --num-quantizers, and beam search
+at the largest), and PocketSphinx's WER on the original audio. Not a test: figures depend on the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from asr.decoding import transcribe
+from asr.metrics import character_error_rate, word_error_rate
+from asr.modeling_asr import CATASRModel
+from catcodec.audio import load_audio
+from catcodec.codes_file import read_codes
+from catcodec.evaluation.asr import PocketsphinxASR
+from catcodec.evaluation.asr import normalize_text as plain
+from tts.text import TextError, normalize_text
+
+def score(references: list[str], hypotheses: list[str]) -> dict[str, float]:
+    """WER and CER with case and punctuation ignored on both sides (PocketSphinx writes none)."""
+    refs, hyps = [plain(r) for r in references], [plain(h) for h in hypotheses]
+    return {"wer": word_error_rate(refs, hyps), "cer": character_error_rate(refs, hyps)}
+
+
+SETS = {"synthetic": "data/synth_tts/val.codes.jsonl", "real": "data/manifests/val.codes.jsonl"}
+
+
+def load_set(manifest: Path, limit: int | None) -> list[dict]:
+    """Rows with a transcript the character set covers, their codes loaded, audio path made absolute."""
+    rows = []
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if not row.get("text") or "codes" not in row:
+            continue
+        try:
+            row["reference"] = normalize_text(row["text"])
+        except TextError:
+            continue
+        row["codes"] = torch.from_numpy(read_codes(manifest.parent / row["codes"]).codes.astype(np.int64))
+        row["audio"] = str((manifest.parent / row["audio"]).resolve()) if not Path(row["audio"]).is_absolute() else row["audio"]
+        rows.append(row)
+        if limit is not None and len(rows) >= limit:
+            break
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--num-quantizers", default="1,2,4,8")
+    ap.add_argument("--beam", type=int, default=4)
+    ap.add_argument("--limit", type=int, default=None, help="at most this many utterances per set")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model = CATASRModel.from_pretrained(args.model).eval()
+    levels = [int(n) for n in args.num_quantizers.split(",") if int(n) <= model.config.num_quantizers]
+    sphinx = PocketsphinxASR()
+    results = {}
+    for name, path in SETS.items():
+        rows = load_set(Path(path), args.limit)
+        if not rows:
+            print(f"{name}: no usable rows in {path}; skipped")
+            continue
+        refs = [r["reference"] for r in rows]
+        codes = [r["codes"] for r in rows]
+        figures: dict[str, dict[str, float]] = {}
+        for k in levels:
+            start = time.perf_counter()
+            hyps = transcribe(model, codes, num_quantizers=k)
+            figures[f"cat_asr_q{k}_greedy"] = {**score(refs, hyps), "seconds": time.perf_counter() - start}
+        if args.beam > 1:
+            hyps = transcribe(model, codes, num_quantizers=levels[-1], beam=args.beam)
+            figures[f"cat_asr_q{levels[-1]}_beam{args.beam}"] = score(refs, hyps)
+        sphinx_hyps = [sphinx.transcribe(load_audio(r["audio"], 16000)) for r in rows]
+        figures["pocketsphinx"] = score(refs, sphinx_hyps)
+        speakers = sorted({r.get("speaker", "?") for r in rows})
+        results[name] = {"utterances": len(rows), "speakers": speakers, "figures": figures,
+                         "audio_minutes": sum(float(r.get("duration", 0)) for r in rows) / 60}
+        print(f"\n{name}: {len(rows)} utterances, {len(speakers)} held-out speakers, {results[name]['audio_minutes']:.1f} min")
+        print(f"{'system':28}{'WER':>8}{'CER':>8}")
+        for system, f in figures.items():
+            print(f"{system:28}{100 * f['wer']:7.1f}%{100 * f['cer']:7.1f}%")
+    if args.json:
+        args.json.write_text(json.dumps({"model": args.model, **results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
