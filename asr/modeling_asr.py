@@ -57,6 +57,13 @@ class CATASRPreTrainedModel(PreTrainedModel):
     base_model_prefix = "asr"
     main_input_name = "codes"
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """A local folder only (never the hub); computes in fp32 unless asked, whatever the stored dtype (bf16)."""
+        kwargs.setdefault("local_files_only", True)
+        kwargs.setdefault("dtype", torch.float32)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
 
 class CATASRModel(CATASRPreTrainedModel):
     def __init__(self, config: CATASRConfig) -> None:

@@ -156,3 +156,20 @@ def test_save_and_load(tmp_path):
     b = batch()
     assert loaded.config.num_quantizers == K and loaded.config.time_mask_max_frames == 4
     assert torch.allclose(loaded(**b).logits, model(**b).logits, atol=1e-6)
+
+
+def test_bf16_export_loads_back_in_fp32(tmp_path):
+    from asr.configuration_asr import CATASRConfig
+    from asr.modeling_asr import CATASRModel
+    from catcodec.export import export
+
+    torch.manual_seed(0)
+    model = CATASRModel(CATASRConfig(text_vocab_size=38, num_quantizers=2, codebook_size=16, hidden_size=32,
+                                     num_layers=1, num_heads=2, intermediate_size=64, max_positions=64))
+    model.save_pretrained(tmp_path / "run")
+    weights = export(tmp_path / "run", tmp_path / "shipped", model_class=CATASRModel)
+    assert weights.stat().st_size < (tmp_path / "run" / "model.safetensors").stat().st_size * 0.6  # half the bytes
+    loaded = CATASRModel.from_pretrained(tmp_path / "shipped")
+    assert loaded.lm_head.weight.dtype == torch.float32
+    assert torch.allclose(loaded.lm_head.weight, model.lm_head.weight, atol=1e-2)
+    assert not torch.equal(loaded.lm_head.weight, model.lm_head.weight)  # bf16 rounding happened

@@ -54,6 +54,13 @@ class CATTTSPreTrainedModel(PreTrainedModel):
     base_model_prefix = "tts"
     main_input_name = "text_ids"
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """A local folder only (never the hub); computes in fp32 unless asked, whatever the stored dtype (bf16)."""
+        kwargs.setdefault("local_files_only", True)
+        kwargs.setdefault("dtype", torch.float32)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
 
 class CATTTSModel(CATTTSPreTrainedModel):
     def __init__(self, config: CATTTSConfig) -> None:
