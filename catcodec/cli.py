@@ -310,6 +310,8 @@ def model_info(model, name: str) -> dict[str, Any]:
         bitrate_bps=dict(min=c.bitrate(1), max=c.bitrate(c.num_quantizers), per_quantizer=c.bitrate(1)),
         attention_window_seconds=c.attention_window_seconds,
         config_hash=c.architecture_hash(),
+        weights_id=model.codes_fingerprint(),
+        output_head=c.output_head,
     )
 
 
@@ -331,6 +333,8 @@ def cmd_info(args: argparse.Namespace, model, device: torch.device) -> int:
         f"bitrate:           {br['min'] / 1000:g}..{br['max'] / 1000:g} kbps ({br['per_quantizer']:g} bps per quantizer)",
         f"attention window:  {info['attention_window_seconds']:g} s",
         f"config hash:       {info['config_hash']}",
+        f"weights id:        {info['weights_id']} (encoder + quantizer: codes files record it)",
+        f"output head:       {info['output_head']}",
         "stages (encoder; decoder mirrors in reverse):",
     ]
     for s in info["stages"]:

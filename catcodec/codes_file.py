@@ -11,12 +11,15 @@ everything needed to turn the codes back into audio, and to know which model may
     num_quantizers  int64 scalar: K, the number of rows of `codes` (fixes the bitrate)
     model_name      0-d string array: the preset name or the absolute folder of the model that made the codes
     config_hash     0-d string array: `CATConfig.architecture_hash()` of that model
-    format_version  int64 scalar: the layout version, `FORMAT_VERSION` (now 1)
+    format_version  int64 scalar: the layout version, `FORMAT_VERSION` (now 2)
+    weights_id      0-d string array (from version 2): `CATModel.codes_fingerprint()`, a hash of the encoder and
+                    quantizer weights, i.e. of what the codes mean
 
 Codes are indices into one model's codebooks and mean nothing to another model: decoding them with a model
-of another architecture gives noise, not an error. So every file carries its model's config hash, and
-`check_codes_for_model` refuses a file whose hash is not the decoding model's, naming both models (the
-model name is there for that message). A reader refuses files whose `format_version` is newer than the
+of another architecture, or with other weights of the same one (another checkpoint), gives noise, not an
+error. So every file carries its model's config hash and weights id, and `check_codes_for_model` refuses a
+file whose hash or id is not the decoding model's, naming both models (the model name is there for that
+message). Version-1 files, which have no weights id, are checked by the config hash only. A reader refuses files whose `format_version` is newer than the
 `FORMAT_VERSION` it knows.
 
 Everything that can go wrong with a file surfaces as a `CodesFileError` (a `ValueError`) with a one-line
@@ -42,8 +45,8 @@ __all__ = ["FORMAT_VERSION", "KEYS", "CodesFile", "CodesFileError", "check_codes
 PathLike = Union[str, os.PathLike]
 
 #: Version of the `.npz` codes layout written by `write_codes`; `read_codes` refuses newer files.
-FORMAT_VERSION = 1
-#: The arrays every codes file holds.
+FORMAT_VERSION = 2
+#: The arrays every codes file holds (and, from version 2, `weights_id`).
 KEYS = ("codes", "num_samples", "sampling_rate", "num_quantizers", "model_name", "config_hash", "format_version")
 
 
@@ -53,6 +56,12 @@ class CodesFileError(ValueError):
 
 _q = quote
 _reason = reason
+
+
+def _weights_id(model) -> str:
+    """`model.codes_fingerprint()`, or "" (unknown) for an object that only carries a config."""
+    fingerprint = getattr(model, "codes_fingerprint", None)
+    return fingerprint() if callable(fingerprint) else ""
 
 
 def _codes_dtype(codebook_size: int) -> np.dtype:
@@ -71,14 +80,16 @@ class CodesFile:
     model_name: str
     config_hash: str
     format_version: int = FORMAT_VERSION
+    weights_id: str = ""  # "" in version-1 files: unknown
 
     @classmethod
-    def from_model(cls, codes: Any, num_samples: int, model, model_name: str) -> "CodesFile":
+    def from_model(cls, codes: Any, num_samples: int, model, model_name: str, weights_id: str | None = None) -> "CodesFile":
         """Wrap codes [K, frames] (a tensor or an array; [1, K, frames] is accepted too) made by `model`.
 
         The sampling rate and config hash come from `model.config`, K from the codes, and the codes are
         stored as int16 when `model.config.codebook_size` <= 32768, else int32. `model_name` is what the
         file records as the model that made them (the CLI uses the preset name or the folder's absolute path).
+        `weights_id` is `model.codes_fingerprint()`, computed here unless given (pass it when writing many files).
         """
         config = model.config
         if hasattr(codes, "detach"):  # a torch tensor
@@ -95,6 +106,7 @@ class CodesFile:
             num_quantizers=int(codes.shape[0]),
             model_name=str(model_name),
             config_hash=config.architecture_hash(),
+            weights_id=_weights_id(model) if weights_id is None else weights_id,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -120,6 +132,7 @@ def write_codes(path: PathLike, codes_file: CodesFile) -> None:
         model_name=np.array(codes_file.model_name),
         config_hash=np.array(codes_file.config_hash),
         format_version=np.int64(codes_file.format_version),
+        weights_id=np.array(codes_file.weights_id),
     )
     try:
         atomic_write(out, lambda f: np.savez(f, **payload), suffix=".npz")
@@ -159,6 +172,8 @@ def read_codes(path: PathLike) -> CodesFile:
         with data:
             missing = [k for k in KEYS if k not in data.files]
             arrays = {} if missing else {k: data[k] for k in KEYS}
+            if not missing and "weights_id" in data.files:
+                arrays["weights_id"] = data["weights_id"]
     except corrupt as exc:
         raise CodesFileError(f"{what}: {_reason(exc)}") from None
     except OSError as exc:
@@ -184,6 +199,7 @@ def read_codes(path: PathLike) -> CodesFile:
             model_name=str(arrays["model_name"]),
             config_hash=str(arrays["config_hash"]),
             format_version=version,
+            weights_id=str(arrays.get("weights_id", "")),
         )
     except (TypeError, ValueError) as exc:
         raise CodesFileError(f"{what}: {_reason(exc)}") from None
@@ -203,6 +219,13 @@ def check_codes_for_model(path: PathLike, codes_file: CodesFile, model, model_la
         raise CodesFileError(
             f"{_q(path)} was made by model {_q(codes_file.model_name)} (config {codes_file.config_hash}), not by "
             f"{_q(model_label)} (config {ours}): pass --model {codes_file.model_name}"
+        )
+    weights = _weights_id(model)
+    if codes_file.weights_id and weights and codes_file.weights_id != weights:
+        raise CodesFileError(
+            f"{_q(path)} was made by other weights ({_q(codes_file.model_name)}, weights {codes_file.weights_id}) than "
+            f"{_q(model_label)}'s (weights {weights}), whose codebooks mean other things: "
+            f"pass --model {codes_file.model_name}"
         )
     codes = codes_file.codes
     if codes.shape[0] > config.num_quantizers:

@@ -11,6 +11,8 @@ consecutive chunks of whole frames and return exactly what one offline call on t
 
 from __future__ import annotations
 
+import hashlib
+
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -142,6 +144,18 @@ class CATModel(CATPreTrainedModel):
         model = super().from_pretrained(path, *args, **kwargs)
         model.weights_source = str(path)
         return model
+
+    # ---- what codes mean ------------------------------------------------------------------------
+    def codes_fingerprint(self) -> str:
+        """Short hash of the encoder and quantizer weights (usage statistics aside): two models give the same
+        codes for the same audio only if this and the config hash agree. Hashes every weight (tens of ms for
+        the small model): compute it once per batch of files, not per file."""
+        digest = hashlib.sha256()
+        for name, value in self.state_dict().items():
+            if name.startswith(("encoder.", "quantizer.")) and not name.endswith(".usage"):
+                digest.update(name.encode())
+                digest.update(value.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     # ---- input checks --------------------------------------------------------------------------
     def _prepare_input(

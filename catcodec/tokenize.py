@@ -5,7 +5,7 @@
 Clips are encoded in padded batches (a padded batch gives each item exactly its own codes), written as
 codes files (`catcodec.codes_file`) into a folder beside the manifest, and listed in a new manifest that
 keeps every original field and adds `codes` (path relative to it) and `num_frames`. Unreadable clips are
-skipped with a warning and counted; existing codes files made by the same model are reused.
+skipped with a warning and counted; existing codes files made by the same model (config hash and weights id) are reused.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def tokenize_manifest(
     rows = _entries(manifest)
     report = TokenizeReport(manifest=out_manifest)
     sr = model.config.sampling_rate
-    ours = model.config.architecture_hash()
+    ours, weights = model.config.architecture_hash(), model.codes_fingerprint()
     device = next(model.parameters()).device
     kept: list[dict] = []
     pending: list[tuple[dict, Path, torch.Tensor]] = []
@@ -84,7 +84,7 @@ def tokenize_manifest(
             enc = model.encode(batch.to(device), mask.to(device), num_quantizers=n)
         for i, (row, target, w) in enumerate(pending):
             frames = int(enc.code_lengths[i])
-            write_codes(target, CodesFile.from_model(enc.audio_codes[i, :, :frames], w.numel(), model, model_name))
+            write_codes(target, CodesFile.from_model(enc.audio_codes[i, :, :frames], w.numel(), model, model_name, weights))
             kept.append({**row, "codes": os.path.relpath(target, out_manifest.parent), "num_frames": frames})
             report.written += 1
             report.frames += frames
@@ -97,7 +97,7 @@ def tokenize_manifest(
         if target.exists():
             try:
                 cached = read_codes(target)
-                if cached.config_hash == ours and cached.num_quantizers >= n:
+                if cached.config_hash == ours and cached.weights_id == weights and cached.num_quantizers >= n:
                     frames = cached.codes.shape[1]
                     kept.append({**row, "codes": os.path.relpath(target, out_manifest.parent), "num_frames": frames})
                     report.reused += 1

@@ -88,7 +88,8 @@ def test_encode_writes_codes_file(files, model, capsys, tmp_path):
 
     wav = load_audio(files["audio"], SR)  # resampled 22.05 -> 16 kHz, down-mixed
     with np.load(tmp_path / "c.npz") as data:
-        assert set(data.files) == {"codes", "num_samples", "sampling_rate", "num_quantizers", "model_name", "config_hash", "format_version"}
+        assert set(data.files) == {"codes", "num_samples", "sampling_rate", "num_quantizers", "model_name", "config_hash",
+                                   "format_version", "weights_id"}
         codes = data["codes"]
         assert codes.dtype == np.int16
         assert int(data["num_samples"]) == wav.shape[-1] == round(1.3 * SR)
@@ -97,7 +98,8 @@ def test_encode_writes_codes_file(files, model, capsys, tmp_path):
         assert int(data["sampling_rate"]) == SR
         assert str(data["config_hash"]) == model.config.architecture_hash()
         assert str(data["model_name"]) == str(files["model"])
-        assert int(data["format_version"]) == 1
+        assert int(data["format_version"]) == 2
+        assert str(data["weights_id"]) == model.codes_fingerprint()
     with torch.inference_mode():
         expected = model.encode(torch.from_numpy(wav)[None, None], num_quantizers=4).audio_codes[0].numpy()
     np.testing.assert_array_equal(codes, expected)
@@ -374,3 +376,8 @@ def test_tokenize_caches_codes_equal_to_encode(files, model, capsys, tmp_path):
         assert np.array_equal(cached.codes, alone.numpy())  # batched with padding == one by one
     out, _ = _ok(capsys, "tokenize", str(manifest), "--model", files["model"], "--num-quantizers", "3")
     assert "0 clips encoded, 3 reused" in out
+    # other weights of the same architecture (another checkpoint): the cached codes mean nothing to it
+    torch.manual_seed(5)
+    type(model)(model.config).save_pretrained(tmp_path / "other")
+    out, _ = _ok(capsys, "tokenize", str(manifest), "--model", str(tmp_path / "other"), "--num-quantizers", "3")
+    assert "3 clips encoded, 0 reused" in out

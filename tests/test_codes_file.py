@@ -51,7 +51,7 @@ def test_round_trip(tmp_path):
     write_codes(path, cf)
     assert sorted(p.name for p in path.parent.iterdir()) == ["c.npz"]  # no temporary file left
     with np.load(path) as data:
-        assert set(data.files) == set(KEYS)
+        assert set(data.files) == set(KEYS) | {"weights_id"}
     back = read_codes(path)
     assert back == cf
     assert back.codes.dtype == np.int16
@@ -100,3 +100,36 @@ def test_version_too_new(tmp_path):
 def test_write_to_a_directory(tmp_path):
     with pytest.raises(CodesFileError, match="it is a directory"):
         write_codes(tmp_path, _codes_file())
+
+
+def test_codes_from_other_weights_of_the_same_architecture_are_refused(tmp_path, make_model):
+    made_by, other = make_model(seed=0), make_model(seed=1)
+    assert made_by.config.architecture_hash() == other.config.architecture_hash()
+    assert made_by.codes_fingerprint() != other.codes_fingerprint()
+    cf = _codes_file(made_by, name="run-a")
+    assert cf.weights_id == made_by.codes_fingerprint()
+    path = tmp_path / "c.npz"
+    write_codes(path, cf)
+    back = read_codes(path)
+    check_codes_for_model(path, back, made_by, "run-a")
+    with pytest.raises(CodesFileError, match="made by other weights .*pass --model run-a"):
+        check_codes_for_model(path, back, other, "run-b")
+    # a version-1 file (no weights id) is checked by its config hash only
+    v1 = tmp_path / "v1.npz"
+    np.savez(v1, **_payload(cf, format_version=np.int64(1)))
+    old = read_codes(v1)
+    assert old.weights_id == "" and old.format_version == 1
+    check_codes_for_model(v1, old, other, "run-b")
+
+
+def test_codes_fingerprint_follows_the_encoder_and_quantizer_weights_only(make_model):
+    model = make_model(seed=0)
+    first = model.codes_fingerprint()
+    assert make_model(seed=0).codes_fingerprint() == first  # same weights, same id
+    with torch.no_grad():
+        model.decoder.stages[0].output_proj.weight.add_(1.0)
+        model.quantizer.layers[0].usage.add_(0.5)  # usage statistics say nothing about what codes mean
+    assert model.codes_fingerprint() == first
+    with torch.no_grad():
+        model.quantizer.layers[0].codebook.weight[0, 0] += 1e-3
+    assert model.codes_fingerprint() != first
