@@ -52,3 +52,44 @@ def test_tts_task_trains_on_tokenized_manifest(tmp_path):
     assert np.isfinite(last["loss_model"]) and np.isfinite(last["val_loss"])
     saved = CATTTSModel.from_pretrained(tmp_path / "run" / "model")
     assert saved.config.num_quantizers == 4
+
+
+def _codes_corpus(folder, clips):
+    """clips: (text, speaker, frames) -> a codes manifest with random 2-codebook codes."""
+    from catcodec.codes_file import CodesFile, write_codes
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, (text, speaker, frames) in enumerate(clips):
+        codes = rng.integers(0, 64, (2, frames)).astype(np.int16)
+        write_codes(folder / f"c{i}.npz", CodesFile(codes, frames * 1280, 16000, 2, "synthetic", "0" * 16))
+        rows.append({"audio": f"c{i}.wav", "text": text, "speaker": speaker, "codes": f"c{i}.npz", "num_frames": frames})
+    manifest = folder / "m.codes.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return manifest
+
+
+def test_same_speaker_pairs_join_text_and_frames(tmp_path):
+    from tts.text import CharTokenizer
+    from tts.training_task import CodesTextDataset
+
+    clips = [("one", "a", 5), ("two", "a", 6), ("three", "a", 7), ("four", "b", 8), ("five", "b", 9), ("six", None, 4),
+             ("long one", "c", 20), ("long two", "c", 20)]
+    manifest = _codes_corpus(tmp_path, clips)
+    data = CodesTextDataset([manifest], num_quantizers=2, max_frames=30)
+    alone = [data[i] for i in range(len(data))]
+    assert data.pair_same_speaker(1.0, max_frames=30, seed=0) == 5  # the speakerless clip and the too-long pairs stay alone
+    tok = CharTokenizer()
+    for i, j in enumerate(data.partners):
+        if j is None:
+            assert clips[i][1] in (None, "c") and torch.equal(data[i]["codes"], alone[i]["codes"])
+            continue
+        assert j != i and clips[j][1] == clips[i][1]
+        item = data[i]
+        assert tok.decode(item["text"].tolist()) == f"{clips[i][0]} {clips[j][0]}"
+        assert item["text"][0] == tok.BOS and item["text"][-1] == tok.EOS and (item["text"] == tok.EOS).sum() == 1
+        assert torch.equal(item["codes"], torch.cat([alone[i]["codes"], alone[j]["codes"]], dim=1))
+        assert data.frames[i] == item["codes"].shape[1] == clips[i][2] + clips[j][2]
+    again = CodesTextDataset([manifest], num_quantizers=2, max_frames=30)
+    again.pair_same_speaker(1.0, max_frames=30, seed=0)
+    assert again.partners == data.partners  # drawn from the seed: items depend on their index only

@@ -144,6 +144,10 @@ class CharTokenizer:
             raise TextError(f"text is too long: {len(clean)} characters after normalisation (max {self.max_characters}); split it")
         return [self.BOS] + [3 + self.alphabet.index(c) for c in clean] + [self.EOS]
 
+    def id_of(self, char: str) -> int:
+        """The id of one character of the alphabet."""
+        return 3 + self.alphabet.index(char)
+
     def decode(self, ids: list[int]) -> str:
         return "".join(self.alphabet[i - 3] for i in ids if i >= 3)
 

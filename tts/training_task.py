@@ -34,6 +34,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "val_manifests": [],
     "max_frames": 300,  # longer clips are left out (24 s at 12.5 frames/s)
     "num_buckets": 10,
+    "pair_prob": 0.0,  # share of training items that are two clips of one speaker in a row (voice prompting)
 }
 
 
@@ -46,6 +47,8 @@ class CodesTextDataset(Dataset):
         self.num_quantizers = num_quantizers
         self.items: list[tuple[list[int], Path]] = []
         self.frames: list[int] = []
+        self.speakers: list[str | None] = []
+        self.partners: list[int | None] = []  # set by `pair_same_speaker`
         self.skipped = 0
         for manifest in map(Path, manifests):
             for line in manifest.read_text(encoding="utf-8").splitlines():
@@ -62,13 +65,40 @@ class CodesTextDataset(Dataset):
                     continue
                 self.items.append((ids, manifest.parent / row["codes"]))
                 self.frames.append(int(row["num_frames"]))
+                self.speakers.append(row.get("speaker"))
         if not self.items:
             raise ValueError(f"no usable (text, codes) items in {', '.join(map(str, manifests))}")
+        self.partners = [None] * len(self.items)
+
+    def pair_same_speaker(self, prob: float, max_frames: int, seed: int) -> int:
+        """Make a `prob` share of the items two clips of one speaker in a row ([text a, text b ; frames a,
+        frames b]), which is what a voice prompt and its transcript look like at synthesis. Drawn once from
+        `seed` (items stay a function of their index; `frames` gives the joined lengths for bucketing);
+        returns how many items were paired."""
+        rng = np.random.default_rng(seed)
+        by_speaker: dict[str, list[int]] = {}
+        for i, speaker in enumerate(self.speakers):
+            if speaker is not None:
+                by_speaker.setdefault(speaker, []).append(i)
+        alone = list(self.frames)  # one clip's frames (`frames` grows for the paired items)
+        paired = 0
+        for i in range(len(self.items)):
+            others = [j for j in by_speaker.get(self.speakers[i], []) if j != i]
+            if not others or rng.random() >= prob:
+                continue
+            j = others[int(rng.integers(len(others)))]
+            joined_text = len(self.items[i][0]) + len(self.items[j][0]) - 1
+            if alone[i] + alone[j] > max_frames or joined_text > self.tokenizer.max_characters:
+                continue
+            self.partners[i] = j
+            self.frames[i] = alone[i] + alone[j]
+            paired += 1
+        return paired
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> dict:
+    def _clip(self, i: int) -> tuple[list[int], np.ndarray]:
         ids, path = self.items[i]
         try:
             codes = read_codes(path).codes
@@ -76,7 +106,16 @@ class CodesTextDataset(Dataset):
             raise RuntimeError(f"cached codes unreadable: {exc}; run catcodec tokenize again") from None
         if codes.shape[0] < self.num_quantizers:
             raise RuntimeError(f"{path} has {codes.shape[0]} codebooks, the model needs {self.num_quantizers}")
-        return {"text": torch.tensor(ids), "codes": torch.from_numpy(codes[: self.num_quantizers].astype(np.int64))}
+        return ids, codes[: self.num_quantizers].astype(np.int64)
+
+    def __getitem__(self, i: int) -> dict:
+        ids, codes = self._clip(i)
+        j = self.partners[i]
+        if j is not None:  # [BOS, a..., EOS] + [BOS, b..., EOS] -> [BOS, a..., ' ', b..., EOS]
+            ids_b, codes_b = self._clip(j)
+            ids = ids[:-1] + [self.tokenizer.id_of(" ")] + ids_b[1:]
+            codes = np.concatenate([codes, codes_b], axis=1)
+        return {"text": torch.tensor(ids), "codes": torch.from_numpy(codes)}
 
 
 def collate_tts(items: list[dict]) -> dict[str, torch.Tensor]:
@@ -110,7 +149,8 @@ class TTSTask(Task):
             raise ValueError("task.train_manifests is empty: cache codes first (catcodec tokenize MANIFEST)")
         k, cap = self.model_config.num_quantizers, self.cfg["max_frames"]
         train = CodesTextDataset(self.cfg["train_manifests"], k, cap)
-        log.info("tts data: %d items (%d left out)", len(train), train.skipped)
+        paired = train.pair_same_speaker(self.cfg["pair_prob"], cap, self.config.seed) if self.cfg["pair_prob"] > 0 else 0
+        log.info("tts data: %d items (%d left out, %d paired with a clip of the same speaker)", len(train), train.skipped, paired)
         val = CodesTextDataset(self.cfg["val_manifests"], k, cap) if self.cfg["val_manifests"] else None
         return train, val
 
