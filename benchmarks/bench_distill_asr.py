@@ -55,6 +55,8 @@ def train_student(args, out: str, teacher_config, distill: dict | None) -> tuple
         "val_every=0",
         "progress=true",
         f"seed={args.seed}",
+        "time_limit_minutes=null",
+        f"schedule.warmup_steps={max(1, args.steps // 10)}",
         f"task.model.hidden_size={width}",
         f"task.model.intermediate_size={4 * width}",
         f"task.model.num_heads={max(1, teacher_config.num_heads // 2)}",
