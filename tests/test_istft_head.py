@@ -88,3 +88,17 @@ def test_model_with_istft_head(make_model, make_config, signal):
     assert model.config.architecture_hash() != patch_model.config.architecture_hash()
     cfg = make_config()
     assert cfg.architecture_hash() == make_config(output_head="patch", istft_n_fft=None).architecture_hash()
+
+
+def test_saved_and_loaded_model_decodes_the_same(tmp_path, make_model, signal):
+    from catcodec import CATModel
+
+    model = make_model(output_head="istft")
+    model.save_pretrained(tmp_path / "m")
+    loaded = CATModel.from_pretrained(tmp_path / "m")
+    x = signal(3200)
+    with torch.no_grad():
+        codes = model.encode(x).audio_codes
+        assert torch.equal(loaded.encode(x).audio_codes, codes)
+        y, y_loaded = model.decode(codes).audio_values, loaded.decode(codes).audio_values
+    assert torch.isfinite(y_loaded).all() and torch.allclose(y_loaded, y, atol=1e-6)

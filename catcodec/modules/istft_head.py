@@ -44,7 +44,15 @@ class ISTFTHead(StreamingModule):
         self.hop = hop
         self.overlap = n_fft // hop  # frames that overlap any one hop
         self.num_bins = n_fft // 2 + 1
-        self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
+        # Not a buffer: a loader that builds modules on the meta device (transformers' from_pretrained) would
+        # leave a non-persistent buffer uninitialised, and the window is cheap to make where it is needed.
+        self._windows: dict[torch.device, torch.Tensor] = {}
+
+    def window(self, device: torch.device) -> torch.Tensor:
+        """The periodic Hann synthesis window (fp32) on `device`."""
+        if device not in self._windows:
+            self._windows[device] = torch.hann_window(self.n_fft, periodic=True, dtype=torch.float32, device=device)
+        return self._windows[device]
 
     @property
     def input_dim(self) -> int:
@@ -56,11 +64,11 @@ class ISTFTHead(StreamingModule):
         log_mag, phase = x[..., : self.num_bins], x[..., self.num_bins :]
         mag = torch.exp(log_mag).clamp(max=MAX_MAGNITUDE)
         spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
-        return torch.fft.irfft(spec, n=self.n_fft, dim=-1) * self.window
+        return torch.fft.irfft(spec, n=self.n_fft, dim=-1) * self.window(x.device)
 
-    def _steady_envelope(self) -> torch.Tensor:
+    def _steady_envelope(self, device: torch.device) -> torch.Tensor:
         """Sum of the squared windows that overlap each sample of a hop, away from the start: [hop]."""
-        return (self.window**2).reshape(self.overlap, self.hop).sum(0)
+        return (self.window(device) ** 2).reshape(self.overlap, self.hop).sum(0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
@@ -76,7 +84,7 @@ class ISTFTHead(StreamingModule):
             self._streaming_state = summed[:, n * self.hop :].clone()
         # Dividing by the steady envelope everywhere fades the first (overlap - 1) hops of a stream in, where
         # fewer frames overlap, instead of amplifying the window's near-zero edge there.
-        out = summed[:, : n * self.hop].reshape(b, n, self.hop) / self._steady_envelope()
+        out = summed[:, : n * self.hop].reshape(b, n, self.hop) / self._steady_envelope(x.device)
         return out.reshape(b, 1, n * self.hop).to(x.dtype)
 
 
