@@ -26,6 +26,7 @@ PRESETS: dict[str, dict] = {
         stage_output_dims=(128, 128, 192, 256),
         quantizer_dim=256,
         num_quantizers=32,
+        output_head="istft",  # since v1 of the bundled weights; v0 used the reference's linear un-patch
     ),
 }
 

@@ -135,14 +135,17 @@ def test_errors(asr, tmp_path):
     assert asr(np.zeros((1, SR), np.float32), sampling_rate=SR) == asr(np.zeros(SR, np.float32), sampling_rate=SR)
 
 
-def test_missing_weights_say_how_to_train(tmp_path):
+def test_missing_weights_say_how_to_train(tmp_path, monkeypatch):
+    import asr.pipeline
+
+    monkeypatch.setattr(asr.pipeline, "PRETRAINED", tmp_path / "nothing bundled")
     with pytest.raises(FileNotFoundError, match=r"no ASR weights are bundled yet.*python -m training asr"):
         ASRPipeline.from_pretrained()
     with pytest.raises(FileNotFoundError, match="is not an ASR model folder"):
         ASRPipeline.from_pretrained(tmp_path)
 
 
-def test_cli(folders, tmp_path, capsys):
+def test_cli(folders, tmp_path, capsys, monkeypatch):
     a, b = tmp_path / "a.wav", tmp_path / "b.flac"
     sf.write(a, speech_like(0.6, 6), SR)
     sf.write(b, speech_like(0.4, 7), 22050)
@@ -157,7 +160,10 @@ def test_cli(folders, tmp_path, capsys):
     assert asr_main(["transcribe", str(tmp_path / "missing.wav"), "--model", str(folders / "asr")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("catcodec-asr: error: ") and "file not found" in err and len(err.splitlines()) == 1
-    assert asr_main(["transcribe", str(a)]) == 2  # no bundled weights yet
+    import asr.pipeline
+
+    monkeypatch.setattr(asr.pipeline, "PRETRAINED", tmp_path / "nothing bundled")
+    assert asr_main(["transcribe", str(a)]) == 2  # no bundled weights: says how to train
     assert "no ASR weights are bundled yet" in capsys.readouterr().err
     assert asr_main(["transcribe", str(a), "--model", str(folders / "asr"), "--num-quantizers", "9"]) == 2
     assert "num_quantizers must be in 1..3" in capsys.readouterr().err
