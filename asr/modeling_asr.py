@@ -16,31 +16,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import LlamaConfig, LlamaModel, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.utils import ModelOutput
+
+from tts.modeling_tts import LocalFP32Loading, embeddings_llama
 
 from .configuration_asr import CATASRConfig
 
 IGNORE = -100
 BOS = 1  # tts.text.CharTokenizer.BOS (after PAD = 0): the position that starts the transcript
-
-
-def _llama(hidden: int, layers: int, heads: int, intermediate: int, positions: int) -> LlamaModel:
-    return LlamaModel(
-        LlamaConfig(
-            vocab_size=1,  # inputs are always embeddings made by the ASR model
-            hidden_size=hidden,
-            intermediate_size=intermediate,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            num_key_value_heads=heads,
-            max_position_embeddings=positions,
-            bos_token_id=None,
-            eos_token_id=None,
-            pad_token_id=None,
-        )
-    )
 
 
 @dataclass
@@ -51,18 +36,11 @@ class CATASROutput(ModelOutput):
     text_hidden_states: torch.FloatTensor | None = None  # [N, H] last hidden states there (for distillation)
 
 
-class CATASRPreTrainedModel(PreTrainedModel):
+class CATASRPreTrainedModel(LocalFP32Loading, PreTrainedModel):
     config: CATASRConfig
     config_class = CATASRConfig
     base_model_prefix = "asr"
     main_input_name = "codes"
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """A local folder only (never the hub); computes in fp32 unless asked, whatever the stored dtype (bf16)."""
-        kwargs.setdefault("local_files_only", True)
-        kwargs.setdefault("dtype", torch.float32)
-        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
 
 class CATASRModel(CATASRPreTrainedModel):
@@ -73,7 +51,7 @@ class CATASRModel(CATASRPreTrainedModel):
         self.code_embed = nn.Embedding(c.num_quantizers * c.codebook_size, c.hidden_size)
         self.mask_embed = nn.Parameter(torch.zeros(c.hidden_size))
         self.text_embed = nn.Embedding(c.text_vocab_size, c.hidden_size)
-        self.decoder = _llama(c.hidden_size, c.num_layers, c.num_heads, c.intermediate_size, c.max_positions)
+        self.decoder = embeddings_llama(c.hidden_size, c.num_layers, c.num_heads, c.intermediate_size, c.max_positions)
         self.lm_head = nn.Linear(c.hidden_size, c.text_vocab_size, bias=False)
         self.post_init()
 

@@ -24,10 +24,11 @@ from .configuration_tts import CATTTSConfig
 IGNORE = -100
 
 
-def _llama(hidden: int, layers: int, heads: int, intermediate: int, positions: int) -> LlamaModel:
+def embeddings_llama(hidden: int, layers: int, heads: int, intermediate: int, positions: int) -> LlamaModel:
+    """A transformers Llama trained from scratch whose inputs are always embeddings the caller makes (TTS, ASR)."""
     return LlamaModel(
         LlamaConfig(
-            vocab_size=1,  # inputs are always embeddings made by the TTS model
+            vocab_size=1,  # never used: inputs_embeds only
             hidden_size=hidden,
             intermediate_size=intermediate,
             num_hidden_layers=layers,
@@ -48,18 +49,22 @@ class CATTTSOutput(ModelOutput):
     logits: list[torch.FloatTensor] | None = None  # per level [N, classes] over the predicted frames
 
 
-class CATTTSPreTrainedModel(PreTrainedModel):
+class LocalFP32Loading:
+    """`from_pretrained` for the project's models: a local folder only (never the hub), computed in fp32 unless
+    asked, whatever the stored dtype (shipped weights are bf16). Mix in before `PreTrainedModel`."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        kwargs.setdefault("local_files_only", True)
+        kwargs.setdefault("dtype", torch.float32)
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+
+class CATTTSPreTrainedModel(LocalFP32Loading, PreTrainedModel):
     config: CATTTSConfig
     config_class = CATTTSConfig
     base_model_prefix = "tts"
     main_input_name = "text_ids"
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """A local folder only (never the hub); computes in fp32 unless asked, whatever the stored dtype (bf16)."""
-        kwargs.setdefault("local_files_only", True)
-        kwargs.setdefault("dtype", torch.float32)
-        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
 
 class CATTTSModel(CATTTSPreTrainedModel):
@@ -69,12 +74,12 @@ class CATTTSModel(CATTTSPreTrainedModel):
         self.text_embed = nn.Embedding(c.text_vocab_size, c.hidden_size)
         self.code_embeds = nn.ModuleList(nn.Embedding(c.codebook_size, c.hidden_size) for _ in range(c.num_quantizers))
         self.audio_start = nn.Parameter(torch.zeros(c.hidden_size))
-        self.temporal = _llama(c.hidden_size, c.num_layers, c.num_heads, c.intermediate_size, c.max_positions)
+        self.temporal = embeddings_llama(c.hidden_size, c.num_layers, c.num_heads, c.intermediate_size, c.max_positions)
         self.depth_in = nn.Linear(c.hidden_size, c.depth_hidden_size, bias=False)
         self.depth_code_embeds = nn.ModuleList(
             nn.Embedding(c.codebook_size, c.depth_hidden_size) for _ in range(max(0, c.num_quantizers - 1))
         )
-        self.depth = _llama(c.depth_hidden_size, c.depth_num_layers, c.depth_num_heads, c.depth_intermediate_size,
+        self.depth = embeddings_llama(c.depth_hidden_size, c.depth_num_layers, c.depth_num_heads, c.depth_intermediate_size,
                             c.num_quantizers)
         self.heads = nn.ModuleList(
             nn.Linear(c.depth_hidden_size, c.codebook_size + (1 if k == 0 else 0), bias=False)
