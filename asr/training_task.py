@@ -17,11 +17,10 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from training.data import BucketBatchSampler
 from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher
 from training.task import Models, StepOutput, Task, register_task
 from tts.text import CharTokenizer
-from tts.training_task import CodesTextDataset, collate_tts
+from tts.training_task import CodesTextBatches, CodesTextDataset
 
 from .configuration_asr import CATASRConfig
 from .decoding import transcribe
@@ -57,7 +56,7 @@ class DistilledASR(nn.Module):
 
 
 @register_task("asr")
-class ASRTask(Task):
+class ASRTask(CodesTextBatches, Task):
     supports_distillation = True  # softened KL on the characters' logits, projected last hidden states
 
     def __init__(self, config) -> None:
@@ -97,15 +96,6 @@ class ASRTask(Task):
         log.info("asr data: %d items (%d left out)", len(train), train.skipped)
         val = CodesTextDataset(self.cfg["val_manifests"], k, cap, self.tokenizer) if self.cfg["val_manifests"] else None
         return train, val
-
-    def make_batch_sampler(self, dataset, batch_size, seed, rank, world_size):
-        return BucketBatchSampler(dataset.frames, batch_size, seed, rank, world_size, num_buckets=self.cfg["num_buckets"])
-
-    def collate(self, items):
-        return collate_tts(items)
-
-    def batch_size_of(self, batch) -> int:
-        return batch["codes"].shape[0]
 
     def training_step(self, models: Models, batch, step: int) -> StepOutput:
         device = next(models.raw("model").parameters()).device

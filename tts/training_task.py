@@ -131,8 +131,22 @@ def collate_tts(items: list[dict]) -> dict[str, torch.Tensor]:
     return {"text_ids": text, "text_lengths": lt, "codes": codes, "frame_lengths": lf}
 
 
+class CodesTextBatches:
+    """Batching shared by the tasks that read (text, codes) items (TTS, ASR): length buckets, padded collation.
+    Needs `self.cfg["num_buckets"]`."""
+
+    def make_batch_sampler(self, dataset, batch_size, seed, rank, world_size):
+        return BucketBatchSampler(dataset.frames, batch_size, seed, rank, world_size, num_buckets=self.cfg["num_buckets"])
+
+    def collate(self, items):
+        return collate_tts(items)
+
+    def batch_size_of(self, batch) -> int:
+        return batch["codes"].shape[0]
+
+
 @register_task("tts")
-class TTSTask(Task):
+class TTSTask(CodesTextBatches, Task):
     def __init__(self, config) -> None:
         super().__init__(config)
         unknown = set(self.task_config) - set(TASK_DEFAULTS)
@@ -154,14 +168,6 @@ class TTSTask(Task):
         val = CodesTextDataset(self.cfg["val_manifests"], k, cap) if self.cfg["val_manifests"] else None
         return train, val
 
-    def make_batch_sampler(self, dataset, batch_size, seed, rank, world_size):
-        return BucketBatchSampler(dataset.frames, batch_size, seed, rank, world_size, num_buckets=self.cfg["num_buckets"])
-
-    def collate(self, items):
-        return collate_tts(items)
-
-    def batch_size_of(self, batch) -> int:
-        return batch["text_ids"].shape[0]
 
     def training_step(self, models: Models, batch, step: int) -> StepOutput:
         device = next(models.raw("model").parameters()).device
@@ -189,4 +195,4 @@ class TTSTask(Task):
         models.raw("model").save_pretrained(output_dir / "model")
 
 
-__all__ = ["TTSTask", "CodesTextDataset", "collate_tts"]
+__all__ = ["TTSTask", "CodesTextBatches", "CodesTextDataset", "collate_tts"]
