@@ -17,7 +17,6 @@ from tts.cli import BUNDLED as TTS_BUNDLED  # where `catcodec-tts` looks for shi
 
 from .errors import DemoError
 
-ASR_BUNDLED = Path(__file__).resolve().parent.parent / "asr" / "pretrained" / "cat-asr-small"  # unless asr says otherwise
 
 
 def _same_codec(name: str, other: str) -> bool:
@@ -62,7 +61,7 @@ def load_asr(path: str | None, codec: CATModel, codec_name: str) -> tuple[Any | 
         if path:
             raise DemoError(f"--asr-model given, but the ASR pipeline cannot be imported: {reason(exc)}") from None
         return None, "Speech recognition is not part of this install: the `asr` package has no pipeline."
-    bundled = Path(getattr(asr_pipeline, "PRETRAINED", ASR_BUNDLED.parent)) / getattr(asr_pipeline, "DEFAULT_MODEL", ASR_BUNDLED.name)
+    bundled = asr_pipeline.PRETRAINED / asr_pipeline.DEFAULT_MODEL  # read at call time: tests may point it elsewhere
     folder = Path(path) if path else bundled
     if not (folder / "config.json").is_file():
         if path:
@@ -75,4 +74,4 @@ def load_asr(path: str | None, codec: CATModel, codec_name: str) -> tuple[Any | 
         raise DemoError(f"cannot load the ASR model {quote(folder)}: {reason(exc)}") from None
 
 
-__all__ = ["ASR_BUNDLED", "TTS_BUNDLED", "load_asr", "load_tts"]
+__all__ = ["TTS_BUNDLED", "load_asr", "load_tts"]
