@@ -95,8 +95,9 @@ def test_build_excludes_held_out_text_dedups_and_is_deterministic(tmp_path):
     # the same line again in another case and with curly punctuation: a duplicate
     with open(scripts / "level1" / "dialogs_en.lua", "a", encoding="utf-8") as f:
         f.write('dialogId("dup", "font_small", "CITIZENS, PLEASE REMAIN CALM\u2026")\n')
-    S.build(shared, tmp_path / "a", val, scripts, fraction=0.05, min_test=5)
-    S.build(shared, tmp_path / "b", val, scripts, fraction=0.05, min_test=5)
+    no_fortunes = tmp_path / "no_fortunes"
+    S.build(shared, tmp_path / "a", val, scripts, fraction=0.05, min_test=5, fortunes=no_fortunes)
+    S.build(shared, tmp_path / "b", val, scripts, fraction=0.05, min_test=5, fortunes=no_fortunes)
     for name in ("train.txt", "test.txt", "SOURCE.txt"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
@@ -113,6 +114,44 @@ def test_build_excludes_held_out_text_dedups_and_is_deterministic(tmp_path):
                              "The lorry driver stopped for a rest at the roadside caf\u00e9."} <= set(train)
     info = (tmp_path / "a" / "SOURCE.txt").read_text(encoding="utf-8")
     assert "GPL-2" in info and "transcripts:fake_libri" in info and "CC BY 4.0 (fake)" in info
+
+
+FORTUNE_FILE = """A fool and his money are soon partied.
+%
+The error of youth is to believe that intelligence is a substitute for experience.
+\t\t-- Lyman Bryson
+%
+  Roses are red,
+    Violets are blue.
+%
+Citizens, please remain calm.
+%
+"""
+
+
+def test_parse_fortunes_joins_lines_and_drops_attributions():
+    assert S.parse_fortunes(FORTUNE_FILE) == [
+        "A fool and his money are soon partied.",
+        "The error of youth is to believe that intelligence is a substitute for experience.",
+        "Roses are red, Violets are blue.", "Citizens, please remain calm."]
+
+
+def test_fortunes_go_to_their_own_file_and_leave_train_and_test_as_they_were(tmp_path):
+    shared, scripts, val = _fake_inputs(tmp_path)
+    fortunes = tmp_path / "fortunes"
+    fortunes.mkdir()
+    (fortunes / "wisdom").write_text(FORTUNE_FILE, encoding="utf-8")
+    (fortunes / "art").write_text("Ascii art lines are never read aloud.\n%\n", encoding="utf-8")  # skipped
+    (fortunes / "wisdom.dat").write_bytes(b"\x00\x02binary index")  # strfile index, not text
+    S.build(shared, tmp_path / "without", val, scripts, fraction=0.05, min_test=5, fortunes=tmp_path / "none")
+    S.build(shared, tmp_path / "with", val, scripts, fraction=0.05, min_test=5, fortunes=fortunes)
+    for name in ("train.txt", "test.txt"):
+        assert (tmp_path / "with" / name).read_bytes() == (tmp_path / "without" / name).read_bytes()
+    extra = (tmp_path / "with" / "fortunes.txt").read_text(encoding="utf-8").splitlines()
+    assert sorted(extra) == sorted(["A fool and his money are soon partied.",
+                                    "The error of youth is to believe that intelligence is a substitute for "
+                                    "experience.", "Roses are red, Violets are blue."])  # the dialog line is not
+    assert "BSD" in (tmp_path / "with" / "SOURCE.txt").read_text(encoding="utf-8")
 
 
 def test_split_is_stable_pinned_stay_in_train_and_test_is_topped_up():

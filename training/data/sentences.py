@@ -1,14 +1,15 @@
 """English sentences for TTS/ASR synthesis: the English dialog lines of Debian's fillets-ng game data, the
-transcripts of the shared speech sets (without any text a held-out speaker says) and synthesize.py's built-in
+quotations of Debian's BSD fortune files (fortunes, fortunes-min), the transcripts of the shared speech sets (without any text a held-out speaker says) and synthesize.py's built-in
 sentences, cleaned, deduplicated and split by a hash of the text into train (~95%) and held-out test (~5%).
 
-    apt-get install fillets-ng-data
+    apt-get install fillets-ng-data fortunes
     python -m training.data.build_manifests --shared ../shared/data/speech --out data/manifests
     python -m training.data.sentences --shared ../shared/data/speech --out data/sentences
 
-Writes train.txt and test.txt (one sentence per line, in hash order) and SOURCE.txt (counts and licenses).
-Transcripts and built-in sentences are already training text elsewhere (real-speech manifests, data/synth),
-so they always go to train; the test sentences come from the game dialogs only.
+Writes train.txt and test.txt (one sentence per line, in hash order), fortunes.txt (the fortune sentences, all
+training text, kept apart so that train.txt and the data synthesised from it stay as they were before fortunes
+were added) and SOURCE.txt (counts and licenses). Transcripts, built-in sentences and fortunes always go to
+train; the test sentences come from the game dialogs only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from .build_manifests import load_sources
 from .synthesize import SENTENCES
 
 FILLETS_SCRIPTS = Path("/usr/share/games/fillets-ng/script")
+FORTUNES = Path("/usr/share/games/fortunes")
+# Drawings, IRC logs, program code and lists of made-up words read badly; every other file is prose or verse.
+FORTUNES_SKIPPED = frozenset({"art", "ascii-art", "debian", "linux", "linuxcookie", "perl", "translate-me",
+                              "zippy", "knghtbrd"})
+FORTUNES_LICENSE = "BSD (Debian packages fortunes / fortunes-min, fortune-mod 1.99.1; /usr/share/doc/fortunes/copyright)"
 FILLETS_LICENSE = ("GPL-2 (Fish Fillets NG game data, Debian package fillets-ng-data; "
                    "/usr/share/doc/fillets-ng-data/copyright)")
 BUILTIN_LICENSE = "the project's own sentences (training.data.synthesize.SENTENCES; Apache-2.0 like the project)"
@@ -71,6 +77,25 @@ def fillets_lines(scripts: Path) -> list[str]:
     """English dialog lines of every `<scripts>/*/dialogs_en.lua`, levels in name order."""
     return [line for path in sorted(scripts.glob("*/dialogs_en.lua"))
             for line in parse_dialogs(path.read_text(encoding="utf-8", errors="replace"))]
+
+
+def parse_fortunes(text: str) -> list[str]:
+    """The entries of a strfile fortune file (separated by lines holding only "%"), each joined into one line
+    without its attribution ("-- Author" and anything after it) or indented verse layout."""
+    entries = []
+    for entry in re.split(r"^%\s*$", text, flags=re.MULTILINE):
+        entry = re.split(r"(?m)^\s*--", entry)[0]
+        joined = " ".join(entry.split())
+        if joined:
+            entries.append(joined)
+    return entries
+
+
+def fortune_lines(folder: Path) -> list[str]:
+    """Entries of every fortune file in `folder` except FORTUNES_SKIPPED, files in name order."""
+    return [line for path in sorted(folder.iterdir())
+            if path.is_file() and not path.suffix and path.name not in FORTUNES_SKIPPED
+            for line in parse_fortunes(path.read_text(encoding="utf-8", errors="replace"))]
 
 
 def normalise(text: str) -> str:
@@ -215,7 +240,7 @@ def source_txt(counts: dict[str, dict[str, int]], licenses: dict[str, str], trai
     """SOURCE.txt: what each source gave, how the corpus was cleaned and split, and the licenses."""
     out = ["Source repository: none; built locally by training.data.sentences.",
            f"Sentences: {len(train) + len(test)} (train {len(train)}, test {len(test)}); split by a sha256 "
-           "hash of the lower-cased words; transcripts and built-in sentences always in train.",
+           "hash of the lower-cased words; transcripts, built-in sentences and fortunes (in fortunes.txt) always in train.",
            f"Cleaning: ASCII quotes/dashes, accents folded, only letters, digits, space and .,?!'-:;\" kept, "
            f"{MIN_WORDS}-{MAX_WORDS} words, long lines split at <= {SPLIT_WORDS} words, case-insensitive dedup; "
            f"all text of the {held_speakers} held-out speakers removed.", "",
@@ -230,7 +255,7 @@ def source_txt(counts: dict[str, dict[str, int]], licenses: dict[str, str], trai
 
 
 def build(shared: Path, out: Path, val_speakers: Path, scripts: Path = FILLETS_SCRIPTS,
-          fraction: float = TEST_FRACTION, min_test: int = MIN_TEST) -> str:
+          fraction: float = TEST_FRACTION, min_test: int = MIN_TEST, fortunes: Path = FORTUNES) -> str:
     """Write train.txt, test.txt and SOURCE.txt into `out`; return SOURCE.txt's text."""
     held = read_val_speakers(val_speakers)
     raw: dict[str, list[str]] = {}
@@ -246,14 +271,21 @@ def build(shared: Path, out: Path, val_speakers: Path, scripts: Path = FILLETS_S
         licenses[f"transcripts:{name}"] = set_licenses[name]
     raw["builtin"] = list(SENTENCES)
     licenses["builtin"] = BUILTIN_LICENSE
+    if fortunes.is_dir():  # last, so a sentence also found elsewhere keeps its earlier source and file
+        raw["fortunes"] = fortune_lines(fortunes)
+        licenses["fortunes"] = FORTUNES_LICENSE
+    else:
+        print(f"{fortunes} not found (apt-get install fortunes); skipping the fortune quotations")
     banned = {key(p) for t in held_out for p in prepare(t, recase=True)} | {key(normalise(t)) for t in held_out}
     recase = {name for name in raw if name.startswith("transcripts:")}
-    pinned = recase | {"builtin"}
+    pinned = recase | {"builtin", "fortunes"}
     counts: dict[str, dict[str, int]] = {}
     candidates = collect(raw, recase, pinned, banned, counts)
     train, test = split(candidates, fraction, min_test)
     out.mkdir(parents=True, exist_ok=True)
-    for name, part in (("train", train), ("test", test)):
+    parts = {"train": [c for c in train if c.source != "fortunes"], "test": test,
+             "fortunes": [c for c in train if c.source == "fortunes"]}
+    for name, part in parts.items():
         (out / f"{name}.txt").write_text("".join(c.text + "\n" for c in part), encoding="utf-8")
     info = source_txt(counts, licenses, train, test, len(held))
     (out / "SOURCE.txt").write_text(info, encoding="utf-8")
@@ -269,12 +301,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val-speakers", type=Path, default=Path("data/manifests/val_speakers.txt"),
                         help="held-out speakers whose text must not appear (written by build_manifests)")
     parser.add_argument("--fillets", type=Path, default=FILLETS_SCRIPTS, help="fillets-ng script folder")
+    parser.add_argument("--fortunes", type=Path, default=FORTUNES, help="fortune file folder")
     parser.add_argument("--test-fraction", type=float, default=TEST_FRACTION)
     parser.add_argument("--min-test", type=int, default=MIN_TEST, help="at least this many test sentences")
     args = parser.parse_args(argv)
     print(build(Path(args.shared).absolute(), args.out, args.val_speakers, args.fillets,
-                args.test_fraction, args.min_test), end="")
-    print(f"wrote {args.out}/train.txt, test.txt, SOURCE.txt")
+                args.test_fraction, args.min_test, args.fortunes), end="")
+    print(f"wrote {args.out}/train.txt, test.txt, fortunes.txt, SOURCE.txt")
 
 
 if __name__ == "__main__":
