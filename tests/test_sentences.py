@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from training.data import sentences as S
-from training.data.synthesize import SENTENCES, _festival, missing_festival_voices
+from training.data.synthesize import SENTENCES, _festival, missing_festival_voices, select_voices
 
 LUA = '''
 dialogId("vit-hs-klid1", "font_statue", "Citizens, please remain calm.")
@@ -178,3 +178,12 @@ def test_festival_voices_and_missing_voice_detection(tmp_path):
     assert kal.variant == "d0.95f125" and "Duration_Stretch 0.95" in kal.args[0]
     (tmp_path / "english" / "kal_diphone").mkdir(parents=True)
     assert missing_festival_voices([hts, kal], root=tmp_path) == ["cmu_us_slt_arctic_hts"]
+
+
+def test_voice_groups_select_training_or_held_out_voices():
+    train, val = select_voices(["train"]), select_voices(["val"])
+    assert train and val and not any(v.val for v in train) and all(v.val for v in val)
+    assert len(train) + len(val) == len(select_voices(None))
+    assert select_voices(["flite:slt:d1"])[0].speaker == "flite:slt:d1"
+    with pytest.raises(SystemExit, match="unknown voices"):
+        select_voices(["klingon"])

@@ -390,11 +390,16 @@ def plan(voices: list[Voice], sentences: list[str], per_voice: int) -> list[tupl
 
 
 def select_voices(names: list[str] | None) -> list[Voice]:
-    """The built-in voices, or those whose speaker id, voice name or tool matches one of `names`."""
+    """The built-in voices, or those whose speaker id, voice name or tool matches one of `names` ("train" and
+    "val" name the training and the held-out voices)."""
     if not names:
         return list(VOICES)
-    chosen = [v for v in VOICES if any(n in (v.speaker, v.voice, v.tool) for n in names)]
-    unknown = [n for n in names if not any(n in (v.speaker, v.voice, v.tool) for v in VOICES)]
+
+    def labels(v: Voice) -> tuple[str, ...]:
+        return v.speaker, v.voice, v.tool, "val" if v.val else "train"
+
+    chosen = [v for v in VOICES if any(n in labels(v) for n in names)]
+    unknown = [n for n in names if not any(n in labels(v) for v in VOICES)]
     if unknown:
         raise SystemExit(f"unknown voices {unknown}; known: {', '.join(v.speaker for v in VOICES)}")
     return chosen
@@ -456,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="sentences for the held-out voices (then train voices read only --sentences-file)")
     parser.add_argument("--val-sentences", type=int, default=None,
                         help="sentences per held-out voice (default: --sentences)")
-    parser.add_argument("--voices", nargs="+", default=None, help="speaker ids, voice names or tools to use")
+    parser.add_argument("--voices", nargs="+", default=None, help="speaker ids, voice names, tools, or train / val (the training / held-out voices)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--overwrite", action="store_true", help="re-synthesise files that already exist")
     args = parser.parse_args(argv)
