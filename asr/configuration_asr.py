@@ -21,6 +21,9 @@ class CATASRConfig(PreTrainedConfig):
             of 0..time_mask_max_frames frames whose embedding is replaced by a learned mask embedding.
         level_mask_prob: probability that a training frame loses its finer codebooks (keeps a random coarser
             prefix of at least one), the counterpart of SpecAugment's frequency masks.
+        ctc_weight: weight of an auxiliary CTC loss on the audio positions (0: no CTC head). Joint CTC/attention
+            training (Watanabe et al., 2017) teaches the decoder to read the frames in order much sooner.
+        ctc_upsample: positions per frame the CTC head emits (12.5 frames/s is below speech's ~15 characters/s).
         max_positions: longest audio + text sequence (12.5 frames per second of audio, one position per character).
         codec_name: the codec whose tokens this model reads (a preset name or folder).
     """
@@ -38,6 +41,8 @@ class CATASRConfig(PreTrainedConfig):
     time_mask_count: int = 2
     time_mask_max_frames: int = 4
     level_mask_prob: float = 0.1
+    ctc_weight: float = 0.0
+    ctc_upsample: int = 3
     max_positions: int = 2048
     codec_name: str = "cat-small-16k"
     initializer_range: float = 0.02
@@ -49,6 +54,8 @@ class CATASRConfig(PreTrainedConfig):
         for name in ("progressive_dropout", "level_mask_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"CATASRConfig.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.ctc_weight < 0 or self.ctc_upsample < 1:
+            raise ValueError("CATASRConfig.ctc_weight must be >= 0 and ctc_upsample >= 1")
         if self.time_mask_count < 0 or self.time_mask_max_frames < 0:
             raise ValueError("CATASRConfig.time_mask_count and time_mask_max_frames must be >= 0")
         if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:

@@ -6,7 +6,9 @@ only the positions from BOS on are trained, each to predict the next character (
 Attention is causal everywhere, the audio prefix included (a stock Llama; the transcript could also start
 while audio still streams in). Progressive dropout keeps a random number of codebooks per training item, so
 one model reads any 1..num_quantizers; SpecAugment-like masks (spans of frames replaced by a learned
-embedding, finer codebooks dropped in random frames) keep it from leaning on any one frame or level.
+embedding, finer codebooks dropped in random frames) keep it from leaning on any one frame or level. With
+`ctc_weight` > 0 an auxiliary CTC head on the audio positions (training only; decoding stays autoregressive)
+makes the frames' states spell the transcript in order, which teaches a small model to read much sooner.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class CATASROutput(ModelOutput):
     logits: torch.FloatTensor | None = None  # [N, text vocab] at the N text positions (item after item)
     labels: torch.LongTensor | None = None  # [N] the character each of them predicts
     text_hidden_states: torch.FloatTensor | None = None  # [N, H] last hidden states there (for distillation)
+    ctc_loss: torch.FloatTensor | None = None  # the auxiliary CTC term (already inside `loss`), when enabled
 
 
 class CATASRPreTrainedModel(LocalFP32Loading, PreTrainedModel):
@@ -53,6 +56,9 @@ class CATASRModel(CATASRPreTrainedModel):
         self.text_embed = nn.Embedding(c.text_vocab_size, c.hidden_size)
         self.decoder = embeddings_llama(c.hidden_size, c.num_layers, c.num_heads, c.intermediate_size, c.max_positions)
         self.lm_head = nn.Linear(c.hidden_size, c.text_vocab_size, bias=False)
+        if c.ctc_weight > 0:  # each frame's state -> ctc_upsample positions -> characters (blank = padding id 0)
+            self.ctc_upsample = nn.Linear(c.hidden_size, c.ctc_upsample * c.hidden_size)
+            self.ctc_head = nn.Linear(c.hidden_size, c.text_vocab_size)
         self.post_init()
 
     # ---- embeddings ----
@@ -146,12 +152,31 @@ class CATASRModel(CATASRPreTrainedModel):
         text_positions = label != IGNORE
         logits = self.lm_head(hidden[text_positions])
         targets = label[text_positions]
+        loss = F.cross_entropy(logits.float(), targets)
+        ctc = None
+        if self.config.ctc_weight > 0:
+            ctc = self.ctc_loss(hidden, frame_lengths, text_ids, text_lengths)
+            loss = loss + self.config.ctc_weight * ctc
         return CATASROutput(
-            loss=F.cross_entropy(logits.float(), targets),
+            loss=loss,
+            ctc_loss=ctc,
             logits=logits,
             labels=targets,
             text_hidden_states=hidden[text_positions] if output_text_hidden_states else None,
         )
+
+
+    def ctc_loss(self, hidden: torch.Tensor, frame_lengths: torch.Tensor, text_ids: torch.Tensor,
+                 text_lengths: torch.Tensor) -> torch.Tensor:
+        """CTC of the transcript (characters between BOS and EOS) from the audio positions' last hidden states
+        (positions 0..frames-1 of each row), each frame emitting `ctc_upsample` positions."""
+        u, f = self.config.ctc_upsample, int(frame_lengths.max())
+        b, _, h = hidden.shape
+        up = F.gelu(self.ctc_upsample(hidden[:, :f])).reshape(b, f * u, h)
+        log_probs = F.log_softmax(self.ctc_head(up).float(), dim=-1).transpose(0, 1)  # [T, B, V]
+        targets = text_ids[:, 1:].clone()
+        target_lengths = (text_lengths - 2).clamp(min=0)  # without BOS and EOS
+        return F.ctc_loss(log_probs, targets, frame_lengths * u, target_lengths, blank=0, zero_infinity=True)
 
 
 class CATASRTextLM:

@@ -101,7 +101,8 @@ class ASRTask(CodesTextBatches, Task):
         device = next(models.raw("model").parameters()).device
         batch = {k: v.to(device) for k, v in batch.items()}
         if self.teacher is None:
-            return StepOutput({"model": models["model"](**batch).loss})
+            out = models["model"](**batch)
+            return StepOutput({"model": out.loss}, {} if out.ctc_loss is None else {"ctc": float(out.ctc_loss.detach())})
         k = self.teacher.model.config.num_quantizers
         t = self.teacher.to(device)(**{**batch, "codes": batch["codes"][:, :k]}, output_text_hidden_states=True)
         teacher = DistillSignals(logits=t.logits, hidden=[t.text_hidden_states])

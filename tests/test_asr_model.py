@@ -173,3 +173,30 @@ def test_bf16_export_loads_back_in_fp32(tmp_path):
     assert loaded.lm_head.weight.dtype == torch.float32
     assert torch.allclose(loaded.lm_head.weight, model.lm_head.weight, atol=1e-2)
     assert not torch.equal(loaded.lm_head.weight, model.lm_head.weight)  # bf16 rounding happened
+
+
+def test_auxiliary_ctc_loss_adds_to_the_loss_and_ignores_padding():
+    assert not hasattr(tiny(), "ctc_head")  # off by default: no extra weights in the saved model
+    model = tiny(ctc_weight=0.5, ctc_upsample=3).eval()
+    b = batch()
+    out = model(**b)
+    ce = F.cross_entropy(out.logits, out.labels)
+    assert out.ctc_loss is not None and out.ctc_loss.item() > 0
+    assert out.loss.item() == pytest.approx(ce.item() + 0.5 * out.ctc_loss.item(), rel=1e-5)
+    noisy = {k: v.clone() for k, v in b.items()}
+    noisy["codes"][1, :, 5:] = (noisy["codes"][1, :, 5:] + 7) % SIZE
+    noisy["text_ids"][1, 5:] = 9
+    assert model(**noisy).ctc_loss.item() == pytest.approx(out.ctc_loss.item(), abs=1e-5)
+    # item 0 alone: F.ctc_loss over its 9 frames x 3 positions, targets "hi there" without BOS / EOS
+    lt = int(b["text_lengths"][0])
+    hidden = model.decoder(inputs_embeds=torch.cat([model.frame_embedding(b["codes"][:1], K),
+                                                    model.text_embed(b["text_ids"][:1, :lt])], dim=1)).last_hidden_state
+    alone = model.ctc_loss(hidden, torch.tensor([9]), b["text_ids"][:1, :lt], torch.tensor([lt]))
+    up = F.gelu(model.ctc_upsample(hidden[:, :9])).reshape(1, 27, -1)
+    log_probs = F.log_softmax(model.ctc_head(up), -1).transpose(0, 1)
+    target = b["text_ids"][:1, 1 : lt - 1]
+    manual = F.ctc_loss(log_probs, target, torch.tensor([27]), torch.tensor([lt - 2]), blank=0)
+    assert alone.item() == pytest.approx(manual.item(), rel=1e-5)
+    model.train()
+    model(**b).loss.backward()
+    assert model.ctc_head.weight.grad.abs().sum() > 0 and model.code_embed.weight.grad.abs().sum() > 0
