@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -11,7 +13,7 @@ from catcodec import CATConfig, CATModel
 from tts.cli import main as tts_main
 from tts.configuration_tts import CATTTSConfig
 from tts.modeling_tts import CATTTSModel
-from tts.pipeline import TTSPipeline
+from tts.pipeline import MAX_CHARACTERS_PER_SECOND, TTSPipeline
 from tts.text import CharTokenizer, TextError
 
 CODEC = dict(sampling_rate=16000, patch_size=40, stage_dims=[32, 32, 32, 48], stage_layers=[1, 1, 1, 1],
@@ -87,3 +89,20 @@ def test_cli(folders, tmp_path, capsys):
     assert "is not a TTS model folder" in capsys.readouterr().err
     assert tts_main(["hi", "-o", str(out), "--model", str(folders / "tts"), "--prompt", str(tmp_path / "missing.wav")]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_end_of_speech_cannot_come_before_the_text_could_be_said(folders, monkeypatch):
+    tts = TTSPipeline.from_pretrained(folders / "tts")
+    eos, plain = tts.model.config.end_of_speech_id, tts.model.depth_logits
+
+    def always_stop(state, teacher):  # a model that always wants to end: only the minimum keeps it talking
+        logits = [x.clone() for x in plain(state, teacher)]
+        logits[0][..., eos] = 1e4
+        return logits
+
+    monkeypatch.setattr(tts.model, "depth_logits", always_stop)
+    text = "A sentence of forty nine characters, give or take"
+    chars = len(CharTokenizer().encode(text)) - 2
+    frames = len(list(tts.stream(text, temperature=0, max_seconds=10.0)))
+    assert chars == 49 and frames == math.ceil(chars * tts.codec.config.frame_rate / MAX_CHARACTERS_PER_SECOND)
+    assert len(list(tts.stream(text, temperature=0, max_seconds=0.5))) == int(0.5 * tts.codec.config.frame_rate)

@@ -11,6 +11,7 @@ the text), so the model continues in the prompt's voice; only the new audio is r
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -28,6 +29,7 @@ from .text import CharTokenizer, TextError
 
 MAX_PROMPT_SECONDS = 15.0
 MIN_PROMPT_RMS = 1e-3  # about -60 dBFS: quieter than this is silence, not a voice
+MAX_CHARACTERS_PER_SECOND = 25.0  # fast speech is about 20; the end of speech may not come sooner than this allows
 
 
 class TTSPipeline:
@@ -68,7 +70,11 @@ class TTSPipeline:
         ids = self.tokenizer.encode(full_text)  # TextError (a ValueError) on empty / unsupported / too long
         prompt_codes = self._prompt_codes(prompt, k) if prompt is not None else None
         max_frames = int(max_seconds * self.codec.config.frame_rate)
-        return iter_frames(self.model, ids, k, sampling, prompt_codes, max_frames=max_frames)
+        # no end of speech before the text could have been said at a very fast 25 characters a second
+        characters = len(self.tokenizer.encode(text)) - 2  # without BOS / EOS
+        min_frames = min(max_frames, math.ceil(characters * self.codec.config.frame_rate / MAX_CHARACTERS_PER_SECOND))
+        return iter_frames(self.model, ids, k, sampling, prompt_codes, max_frames=max_frames,
+                           min_frames=max(1, min_frames))
 
     # ---- outputs ----
     def stream(self, text: str, prompt=None, prompt_text: str | None = None, num_quantizers: int | None = None,
