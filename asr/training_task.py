@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
+from catcodec import CATModel
 from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher
 from training.task import Models, StepOutput, Task, register_task
 from tts.text import CharTokenizer
@@ -36,6 +37,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "max_frames": 300,  # longer clips are left out (24 s at 12.5 frames/s)
     "num_buckets": 10,
     "val_transcribe_items": 8,  # validation items transcribed (greedy) for CER / WER
+    "init_code_embeddings_from_codec": False,  # start code embeddings from the codec's code vectors
 }
 
 
@@ -72,6 +74,10 @@ class ASRTask(CodesTextBatches, Task):
 
     def build_models(self):
         model = CATASRModel(self.model_config)
+        if self.cfg["init_code_embeddings_from_codec"]:
+            codec = CATModel.from_pretrained(self.model_config.codec_name)
+            model.init_code_embeddings(codec.code_vectors(self.model_config.num_quantizers))
+            log.info("code embeddings start from the code vectors of %s", self.model_config.codec_name)
         if self.distill is None:
             return {"model": model}
         teacher = CATASRModel.from_pretrained(self.distill.teacher)

@@ -157,6 +157,15 @@ class CATModel(CATPreTrainedModel):
                 digest.update(value.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
         return digest.hexdigest()[:16]
 
+    @torch.no_grad()
+    def code_vectors(self, num_quantizers: int | None = None) -> torch.Tensor:
+        """[K, codebook_size, quantizer_dim]: what each code of each of the first K levels adds to the quantized
+        latent (before the quantizer's output projection); a frame's latent is the sum over its codes. Models
+        that read codes (ASR, TTS) can start their code embeddings from these."""
+        n = self.quantizer.check_num_quantizers(num_quantizers)
+        ids = torch.arange(self.config.codebook_size, device=self.device)[None]
+        return torch.stack([layer.decode(ids)[0].float() for layer in self.quantizer.layers[:n]])
+
     # ---- input checks --------------------------------------------------------------------------
     def _prepare_input(
         self,

@@ -200,3 +200,24 @@ def test_auxiliary_ctc_loss_adds_to_the_loss_and_ignores_padding():
     model.train()
     model(**b).loss.backward()
     assert model.ctc_head.weight.grad.abs().sum() > 0 and model.code_embed.weight.grad.abs().sum() > 0
+
+
+def test_code_embeddings_can_start_from_the_codec_code_vectors():
+    from catcodec import CATConfig, CATModel
+
+    torch.manual_seed(0)
+    codec = CATModel(CATConfig(sampling_rate=16000, patch_size=40, stage_dims=[32, 32, 32, 48],
+                               stage_layers=[1, 1, 1, 1], stage_heads=[2, 2, 2, 2], stage_output_dims=[16, 16, 24, 32],
+                               quantizer_dim=24, num_quantizers=K + 1, codebook_size=SIZE)).eval()
+    vectors = codec.code_vectors(K)
+    assert vectors.shape == (K, SIZE, 24)
+    model = tiny()
+    model.init_code_embeddings(vectors)
+    codes = torch.randint(0, SIZE, (2, K, 7))
+    frames = model.frame_embedding(codes, K)  # [2, 7, 32]: a fixed linear map of the codec's latent (pre output_proj)
+    latent = sum(codec.quantizer.layers[k].decode(codes[:, k]) for k in range(K))  # [2, 7, 24]
+    solution = torch.linalg.lstsq(latent.reshape(-1, 24), frames.reshape(-1, 32)).solution
+    assert torch.allclose(latent.reshape(-1, 24) @ solution, frames.reshape(-1, 32), atol=1e-5)
+    assert model.code_embed.weight.std().item() == pytest.approx(model.config.initializer_range, rel=0.05)
+    with pytest.raises(ValueError, match="code vectors"):
+        model.init_code_embeddings(vectors[:2])
