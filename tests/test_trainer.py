@@ -254,3 +254,17 @@ def test_bf16_autocast_runs_and_stays_finite(tmp_path):
     cfg = toy_config(tmp_path, max_steps=3, precision="bf16")
     last = Trainer(cfg, ToyTask(cfg)).fit()
     assert math.isfinite(last["loss_model"])
+
+
+def test_repeated_override_flags_all_apply(monkeypatch):
+    import training.__main__ as cli
+
+    seen = {}
+
+    def fake_load(path, overrides, task_name):
+        seen["overrides"] = list(overrides)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(cli, "load_config", fake_load)
+    assert cli.main(["codec", "-o", "a=1", "b=2", "-o", "c=3"]) == 2
+    assert seen["overrides"] == ["a=1", "b=2", "c=3"]  # a second -o adds to the first, it does not replace it

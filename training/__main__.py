@@ -15,8 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training", description="Train a registered task.")
     ap.add_argument("task", help="task name (" + ", ".join(available_tasks()) + ")")
     ap.add_argument("--config", help="YAML recipe (see configs/)")
-    ap.add_argument("--override", "-o", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="set recipe fields, e.g. max_steps=100 task.crop_seconds=1.0")
+    ap.add_argument("--override", "-o", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                    help="set recipe fields, e.g. max_steps=100 task.crop_seconds=1.0 (repeat -o or list several)")
     ap.add_argument("--resume", nargs="?", const=True, default=False,
                     help="continue from the newest checkpoint in output_dir (or from the given file)")
     args = ap.parse_args(argv)
