@@ -6,8 +6,10 @@
 For each held-out voice of data/synth_tts/val.jsonl (voices and sentences never seen in training), one of its
 clips (with its transcript) is the voice prompt and the model speaks `--sentences` held-out sentences that
 the same voice also recorded. Prints:
-- word error rate of PocketSphinx on the synthesised speech and on the voice's own recordings of the same
-  sentences (for scale; PocketSphinx is weak on synthetic voices), and, with --asr-model, CAT-ASR's too;
+- word error rate of PocketSphinx on the synthesised speech, on the voice's own recordings of the same
+  sentences (for scale; PocketSphinx is weak on synthetic voices) and on those recordings passed through the
+  codec at the same number of codebooks (the best the TTS could do with this codec), and, with --asr-model,
+  CAT-ASR's too;
 - Resemblyzer similarity of the output to the prompt voice (another clip of it) vs to the other held-out voices;
 - time to first audio (text in -> first 80 ms chunk out, streaming) and real-time factor, medians.
 Not a test: figures depend on the machine.
@@ -56,6 +58,14 @@ def synthesise(tts: TTSPipeline, text: str, prompt: dict, args) -> tuple[np.ndar
     return audio, first if first is not None else total, total
 
 
+def codec_roundtrip(tts: TTSPipeline, audio: np.ndarray, num_quantizers: int | None) -> np.ndarray:
+    """`audio` encoded and decoded by the TTS's codec at `num_quantizers` (default: the TTS model's)."""
+    k = num_quantizers or tts.model.config.num_quantizers
+    with torch.inference_mode():
+        codes = tts.codec.encode(torch.from_numpy(audio)[None, None], num_quantizers=k).audio_codes
+        return tts.codec.decode(codes).audio_values.reshape(-1)[: audio.size].float().numpy()
+
+
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
@@ -89,8 +99,8 @@ def main() -> None:
     voices = held_out_voices(args.voices)
     list(tts.stream("Warm up.", max_seconds=0.5))  # first-call costs (allocations, kernels) out of the timings
 
-    refs, outs_sphinx, refs_sphinx, outs_asr, refs_asr = [], [], [], [], []
-    first_audio, rtf, own_sim, other_sim = [], [], [], []
+    refs, outs_sphinx, refs_sphinx, coded_sphinx, outs_asr, refs_asr = [], [], [], [], [], []
+    first_audio, rtf, own_sim, other_sim, coded_own_sim, coded_other_sim = [], [], [], [], [], []
     embeddings = {s: speaker_embedding(load_audio(rows[1]["audio"], rate), rate) for s, rows in voices.items()}
     for speaker, rows in voices.items():
         prompt, spoken = rows[0], rows[2 : 2 + args.sentences]
@@ -104,6 +114,11 @@ def main() -> None:
             refs.append(normalize_text(row["text"]))  # numbers spelt out, as the model says them
             outs_sphinx.append(sphinx.transcribe(audio))
             refs_sphinx.append(sphinx.transcribe(original))
+            coded = codec_roundtrip(tts, original, args.num_quantizers)
+            coded_sphinx.append(sphinx.transcribe(coded))
+            emb = speaker_embedding(coded, rate)
+            coded_own_sim.append(cosine(emb, embeddings[speaker]))
+            coded_other_sim.extend(cosine(emb, e) for s, e in embeddings.items() if s != speaker)
             if asr is not None:
                 outs_asr.append(asr(audio, sampling_rate=rate))
                 refs_asr.append(asr(original, sampling_rate=rate))
@@ -121,8 +136,11 @@ def main() -> None:
         "voices": len(voices),
         "wer_pocketsphinx_tts": word_error_rate(refs, outs_sphinx),
         "wer_pocketsphinx_reference": word_error_rate(refs, refs_sphinx),
+        "wer_pocketsphinx_reference_through_codec": word_error_rate(refs, coded_sphinx),
         "similarity_to_prompt_voice": float(np.mean(own_sim)),
         "similarity_to_other_voices": float(np.mean(other_sim)),
+        "reference_through_codec_similarity_to_own_voice": float(np.mean(coded_own_sim)),
+        "reference_through_codec_similarity_to_other_voices": float(np.mean(coded_other_sim)),
         "time_to_first_audio_s_median": float(np.median(first_audio)),
         "rtf_median": float(np.median(rtf)),
         "threads": args.threads,
@@ -131,10 +149,13 @@ def main() -> None:
         result["wer_cat_asr_tts"] = word_error_rate(refs, outs_asr)
         result["wer_cat_asr_reference"] = word_error_rate(refs, refs_asr)
     print(f"\n{len(refs)} utterances: {args.sentences} held-out sentences x {len(voices)} held-out voices as prompts")
-    print(f"WER PocketSphinx   TTS {100 * result['wer_pocketsphinx_tts']:.1f} %   reference voices {100 * result['wer_pocketsphinx_reference']:.1f} %")
+    print(f"WER PocketSphinx   TTS {100 * result['wer_pocketsphinx_tts']:.1f} %   reference voices {100 * result['wer_pocketsphinx_reference']:.1f} %"
+          f"   reference voices through the codec {100 * result['wer_pocketsphinx_reference_through_codec']:.1f} %")
     if asr is not None:
         print(f"WER CAT-ASR        TTS {100 * result['wer_cat_asr_tts']:.1f} %   reference voices {100 * result['wer_cat_asr_reference']:.1f} %")
-    print(f"speaker similarity to the prompt voice {result['similarity_to_prompt_voice']:.3f}, to other voices {result['similarity_to_other_voices']:.3f}")
+    print(f"speaker similarity to the prompt voice {result['similarity_to_prompt_voice']:.3f}, to other voices {result['similarity_to_other_voices']:.3f}"
+          f"   (reference through the codec: {result['reference_through_codec_similarity_to_own_voice']:.3f} / "
+          f"{result['reference_through_codec_similarity_to_other_voices']:.3f})")
     print(f"time to first audio {1000 * result['time_to_first_audio_s_median']:.0f} ms (median), RTF {result['rtf_median']:.3f} ({args.threads} threads)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
