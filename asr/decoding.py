@@ -13,7 +13,7 @@ from tts.text import CharTokenizer
 
 from .modeling_asr import CATASRModel
 
-CHARACTERS_PER_FRAME = 3.0  # 37.5 characters per second at 12.5 frames/s; fast speech says about 20
+CHARACTERS_PER_FRAME = 2.0  # 25 characters per second at 12.5 frames/s; fast speech says about 20
 
 
 def max_characters(num_frames: int, max_positions: int) -> int:

@@ -53,8 +53,8 @@ def load_set(manifest: Path, limit: int | None) -> list[dict]:
         row["codes"] = torch.from_numpy(read_codes(manifest.parent / row["codes"]).codes.astype(np.int64))
         row["audio"] = str((manifest.parent / row["audio"]).resolve()) if not Path(row["audio"]).is_absolute() else row["audio"]
         rows.append(row)
-        if limit is not None and len(rows) >= limit:
-            break
+    if limit is not None and len(rows) > limit:  # spread over the whole set (every voice), not its first speaker
+        rows = [rows[int(i)] for i in np.linspace(0, len(rows) - 1, limit).round()]
     return rows
 
 
@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--num-quantizers", default="1,2,4,8")
     ap.add_argument("--beam", type=int, default=4)
-    ap.add_argument("--limit", type=int, default=None, help="at most this many utterances per set")
+    ap.add_argument("--limit", type=int, default=None, help="at most this many utterances per set, evenly spread over it")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()

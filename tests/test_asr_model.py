@@ -146,7 +146,7 @@ def test_decoding_batched_equals_alone_and_respects_limits():
         assert batched == [transcribe_ids(model, [x], beam=beam)[0] for x in items]
         assert all(len(ids) <= max_characters(x.shape[1], 256) for ids, x in zip(batched, items))
         assert all(min(ids) >= 3 for ids in batched if ids)  # never padding, BOS or EOS
-    assert max_characters(12, 256) == 44 and max_characters(250, 256) == 5  # the positions left bound it
+    assert max_characters(12, 256) == 32 and max_characters(250, 256) == 5  # the positions left bound it
 
 
 def test_save_and_load(tmp_path):
