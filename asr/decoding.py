@@ -9,11 +9,12 @@ from typing import Sequence
 import torch
 
 from training.generation import BeamSearchConfig, HFBeamDecoder, HFCausalLMDecoder, SamplingConfig, beam_search, generate
-from tts.text import CharTokenizer
+from tts.text import MAX_CHARACTERS_PER_SECOND, CharTokenizer
 
 from .modeling_asr import CATASRModel
 
-CHARACTERS_PER_FRAME = 2.0  # 25 characters per second at 12.5 frames/s; fast speech says about 20
+FRAMES_PER_SECOND = 12.5  # of every CAT codec preset
+CHARACTERS_PER_FRAME = MAX_CHARACTERS_PER_SECOND / FRAMES_PER_SECOND
 
 
 def max_characters(num_frames: int, max_positions: int) -> int:

@@ -181,7 +181,6 @@ class CATASRModel(CATASRPreTrainedModel):
             text_hidden_states=hidden[text_positions] if output_text_hidden_states else None,
         )
 
-
     def ctc_loss(self, hidden: torch.Tensor, frame_lengths: torch.Tensor, text_ids: torch.Tensor,
                  text_lengths: torch.Tensor) -> torch.Tensor:
         """CTC of the transcript (characters between BOS and EOS) from the audio positions' last hidden states
@@ -190,7 +189,7 @@ class CATASRModel(CATASRPreTrainedModel):
         b, _, h = hidden.shape
         up = F.gelu(self.ctc_upsample(hidden[:, :f])).reshape(b, f * u, h)
         log_probs = F.log_softmax(self.ctc_head(up).float(), dim=-1).transpose(0, 1)  # [T, B, V]
-        targets = text_ids[:, 1:].clone()
+        targets = text_ids[:, 1:]
         target_lengths = (text_lengths - 2).clamp(min=0)  # without BOS and EOS
         return F.ctc_loss(log_probs, targets, frame_lengths * u, target_lengths, blank=0, zero_infinity=True)
 

@@ -70,6 +70,12 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def similarities(audio: np.ndarray, rate: int, speaker: str, embeddings: dict[str, np.ndarray]) -> tuple[float, list[float]]:
+    """Resemblyzer cosine similarity of `audio` to `speaker`'s voice, and to each other held-out voice."""
+    emb = speaker_embedding(audio, rate)
+    return cosine(emb, embeddings[speaker]), [cosine(emb, e) for s, e in embeddings.items() if s != speaker]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="a trained CAT-TTS folder")
@@ -116,15 +122,15 @@ def main() -> None:
             refs_sphinx.append(sphinx.transcribe(original))
             coded = codec_roundtrip(tts, original, args.num_quantizers)
             coded_sphinx.append(sphinx.transcribe(coded))
-            emb = speaker_embedding(coded, rate)
-            coded_own_sim.append(cosine(emb, embeddings[speaker]))
-            coded_other_sim.extend(cosine(emb, e) for s, e in embeddings.items() if s != speaker)
+            own, others = similarities(coded, rate, speaker, embeddings)
+            coded_own_sim.append(own)
+            coded_other_sim.extend(others)
             if asr is not None:
                 outs_asr.append(asr(audio, sampling_rate=rate))
                 refs_asr.append(asr(original, sampling_rate=rate))
-            emb = speaker_embedding(audio, rate)
-            own_sim.append(cosine(emb, embeddings[speaker]))
-            other_sim.extend(cosine(emb, e) for s, e in embeddings.items() if s != speaker)
+            own, others = similarities(audio, rate, speaker, embeddings)
+            own_sim.append(own)
+            other_sim.extend(others)
             if args.out is not None:
                 import soundfile as sf
 

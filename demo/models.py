@@ -18,7 +18,6 @@ from tts.cli import BUNDLED as TTS_BUNDLED  # where `catcodec-tts` looks for shi
 from .errors import DemoError
 
 
-
 def _same_codec(name: str, other: str) -> bool:
     """Whether two codec names (preset names or folders) name the same model."""
     if name == other:

@@ -13,8 +13,8 @@ from catcodec import CATConfig, CATModel
 from tts.cli import main as tts_main
 from tts.configuration_tts import CATTTSConfig
 from tts.modeling_tts import CATTTSModel
-from tts.pipeline import MAX_CHARACTERS_PER_SECOND, TTSPipeline
-from tts.text import CharTokenizer, TextError
+from tts.pipeline import TTSPipeline
+from tts.text import MAX_CHARACTERS_PER_SECOND, CharTokenizer, TextError
 
 CODEC = dict(sampling_rate=16000, patch_size=40, stage_dims=[32, 32, 32, 48], stage_layers=[1, 1, 1, 1],
              stage_heads=[2, 2, 2, 2], stage_output_dims=[16, 16, 24, 32], quantizer_dim=32, num_quantizers=4,

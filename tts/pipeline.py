@@ -25,11 +25,10 @@ from training.generation import SamplingConfig
 
 from .generation import iter_frames
 from .modeling_tts import CATTTSModel
-from .text import CharTokenizer, TextError
+from .text import MAX_CHARACTERS_PER_SECOND, CharTokenizer, TextError
 
 MAX_PROMPT_SECONDS = 15.0
 MIN_PROMPT_RMS = 1e-3  # about -60 dBFS: quieter than this is silence, not a voice
-MAX_CHARACTERS_PER_SECOND = 25.0  # fast speech is about 20; the end of speech may not come sooner than this allows
 
 
 class TTSPipeline:
@@ -66,12 +65,13 @@ class TTSPipeline:
         k = self.model.config.num_quantizers if num_quantizers is None else num_quantizers
         if not 1 <= k <= self.model.config.num_quantizers:
             raise ValueError(f"num_quantizers must be in 1..{self.model.config.num_quantizers}, got {k}")
-        full_text = f"{prompt_text.strip()} {text}" if prompt is not None and prompt_text else text
-        ids = self.tokenizer.encode(full_text)  # TextError (a ValueError) on empty / unsupported / too long
+        text_ids = self.tokenizer.encode(text)  # TextError (a ValueError) on empty / unsupported / too long
+        with_prompt_text = prompt is not None and prompt_text
+        ids = self.tokenizer.encode(f"{prompt_text.strip()} {text}") if with_prompt_text else text_ids
         prompt_codes = self._prompt_codes(prompt, k) if prompt is not None else None
         max_frames = int(max_seconds * self.codec.config.frame_rate)
-        # no end of speech before the text could have been said at a very fast 25 characters a second
-        characters = len(self.tokenizer.encode(text)) - 2  # without BOS / EOS
+        # no end of speech before the text could have been said at the fastest rate allowed
+        characters = len(text_ids) - 2  # without BOS / EOS
         min_frames = min(max_frames, math.ceil(characters * self.codec.config.frame_rate / MAX_CHARACTERS_PER_SECOND))
         return iter_frames(self.model, ids, k, sampling, prompt_codes, max_frames=max_frames,
                            min_frames=max(1, min_frames))

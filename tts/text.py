@@ -26,6 +26,9 @@ _PUNCT_MAP = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u201
               "\u00a0": " "}
 
 MAX_NUMBER = 10**15 - 1
+# The fastest speaking rate the models allow for (fast speech says about 20): the TTS may not end speech
+# sooner than this rate needs, the ASR may not write more than it gives.
+MAX_CHARACTERS_PER_SECOND = 25.0
 
 
 def number_to_words(n: int) -> str:
@@ -152,4 +155,4 @@ class CharTokenizer:
         return "".join(self.alphabet[i - 3] for i in ids if i >= 3)
 
 
-__all__ = ["normalize_text", "number_to_words", "year_to_words", "ordinal_to_words", "CharTokenizer", "TextError"]
+__all__ = ["MAX_CHARACTERS_PER_SECOND", "normalize_text", "number_to_words", "year_to_words", "ordinal_to_words", "CharTokenizer", "TextError"]

@@ -168,7 +168,6 @@ class TTSTask(CodesTextBatches, Task):
         val = CodesTextDataset(self.cfg["val_manifests"], k, cap) if self.cfg["val_manifests"] else None
         return train, val
 
-
     def training_step(self, models: Models, batch, step: int) -> StepOutput:
         device = next(models.raw("model").parameters()).device
         out = models["model"](**{k: v.to(device) for k, v in batch.items()})
