@@ -71,6 +71,11 @@ class CATConfig(PreTrainedConfig):
             one patch, inverse-FFT'd and overlap-added causally; trains faster for small models).
         istft_n_fft: FFT size of the "istft" head, a multiple of patch_size of at least twice it;
             `None` means 4 * patch_size.
+        num_harmonics: sinusoids of the harmonic branch added to the main head's output (0: no branch): per
+            patch frame the decoder also predicts a pitch, a voicing and a spectral envelope that drive an
+            oscillator bank (`catcodec.modules.harmonic_head`); helps small decoders render voiced speech.
+        harmonic_pitch_bins / harmonic_fmin / harmonic_fmax: the pitch classes, log-spaced over fmin..fmax Hz.
+        harmonic_envelope_bins: points of the log-amplitude envelope, evenly spaced from 0 Hz to Nyquist.
     """
 
     model_type = "cat"
@@ -102,6 +107,11 @@ class CATConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     output_head: str = "patch"
     istft_n_fft: int | None = None
+    num_harmonics: int = 0
+    harmonic_pitch_bins: int = 64
+    harmonic_envelope_bins: int = 128
+    harmonic_fmin: float = 50.0
+    harmonic_fmax: float = 600.0
 
     def __post_init__(self, **kwargs):
         for name in ("stage_dims", "stage_layers", "stage_heads", "stage_output_dims"):
@@ -155,6 +165,16 @@ class CATConfig(PreTrainedConfig):
                     f"and at least twice it"
                 )
 
+        if self.num_harmonics < 0:
+            raise ValueError(f"CATConfig.num_harmonics must be >= 0, got {self.num_harmonics}")
+        if self.num_harmonics and not 0 < self.harmonic_fmin < self.harmonic_fmax < self.sampling_rate / 2:
+            raise ValueError(
+                f"CATConfig.harmonic_fmin / harmonic_fmax = {self.harmonic_fmin} / {self.harmonic_fmax} must satisfy "
+                f"0 < fmin < fmax < sampling_rate / 2"
+            )
+        if self.num_harmonics and (self.harmonic_pitch_bins < 2 or self.harmonic_envelope_bins < 2):
+            raise ValueError("CATConfig.harmonic_pitch_bins and harmonic_envelope_bins must be >= 2")
+
     # ---- derived sizes -------------------------------------------------------------------------
     @property
     def num_stages(self) -> int:
@@ -188,9 +208,19 @@ class CATConfig(PreTrainedConfig):
         return 4 * self.patch_size if self.istft_n_fft is None else int(self.istft_n_fft)
 
     @property
-    def decoder_output_dim(self) -> int:
-        """Width the decoder's last stage projects to: a patch, or log-magnitudes and phases of the STFT."""
+    def main_head_dim(self) -> int:
+        """Inputs of the main output head: a patch, or log-magnitudes and phases of the STFT."""
         return self.patch_size if self.output_head == "patch" else 2 * (self.istft_window // 2 + 1)
+
+    @property
+    def harmonic_controls_dim(self) -> int:
+        """Inputs of the harmonic branch (pitch logits, voicing logit, envelope); 0 without one."""
+        return self.harmonic_pitch_bins + 1 + self.harmonic_envelope_bins if self.num_harmonics else 0
+
+    @property
+    def decoder_output_dim(self) -> int:
+        """Width the decoder's last stage projects to: the main head's inputs, then the harmonic controls."""
+        return self.main_head_dim + self.harmonic_controls_dim
 
     @property
     def encoder_input_dims(self) -> list[int]:
@@ -211,6 +241,14 @@ class CATConfig(PreTrainedConfig):
         payload = {k: getattr(self, k) for k in _ARCHITECTURE_FIELDS}
         if self.output_head != "patch":  # only when set, so that hashes from before the field stay valid
             payload.update(output_head=self.output_head, istft_n_fft=self.istft_window)
+        if self.num_harmonics:
+            payload.update(
+                num_harmonics=self.num_harmonics,
+                harmonic_pitch_bins=self.harmonic_pitch_bins,
+                harmonic_envelope_bins=self.harmonic_envelope_bins,
+                harmonic_fmin=self.harmonic_fmin,
+                harmonic_fmax=self.harmonic_fmax,
+            )
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

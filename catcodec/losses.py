@@ -15,6 +15,8 @@ from typing import Any, Literal
 import torch
 
 from .mel import MultiScaleMelLoss
+from .modules.harmonic_head import HarmonicHead
+from .pitch import PitchTrack
 
 DiscriminatorOutputs = Sequence[tuple[torch.Tensor, Sequence[torch.Tensor]]]
 
@@ -72,6 +74,45 @@ def feature_matching_loss(
 
 
 @dataclass
+class PitchLosses:
+    """pitch: cross-entropy of the pitch classes against a Gaussian (one bin wide) around the target, on voiced
+    frames; voicing: binary cross-entropy of the voicing logit on all frames; accuracy: share of voiced frames
+    whose predicted pitch lies within 50 cents of the target (a figure to log, no gradient)."""
+
+    pitch: torch.Tensor
+    voicing: torch.Tensor
+    accuracy: float
+
+
+def pitch_losses(
+    pitch_logits: torch.Tensor,
+    voicing_logits: torch.Tensor,
+    target: PitchTrack,
+    head: HarmonicHead,
+    frame_mask: torch.Tensor,
+) -> PitchLosses:
+    """Losses of the harmonic branch's pitch [B, N, bins] and voicing [B, N] predictions against `target`, on
+    frames where `frame_mask` is true; predictions, target and mask are cut to the shortest of them (the model
+    pads the signal to whole code frames)."""
+    n = min(pitch_logits.shape[1], target.f0.shape[1], frame_mask.shape[1])
+    logits, v_logits = pitch_logits[:, :n].float(), voicing_logits[:, :n].float()
+    voiced, mask = target.voiced[:, :n], frame_mask[:, :n].bool()
+    bins = torch.arange(head.pitch_bins, device=logits.device, dtype=torch.float32)
+    centre = head.pitch_bin_position(target.f0[:, :n].clamp(min=head.fmin))
+    soft = torch.exp(-0.5 * (bins - centre[..., None]) ** 2)
+    soft = soft / soft.sum(-1, keepdim=True)
+    ce = -(soft * torch.log_softmax(logits, dim=-1)).sum(-1)
+    use = voiced & mask
+    pitch = (ce * use).sum() / use.sum().clamp(min=1)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(v_logits, voiced.float(), reduction="none")
+    voicing = (bce * mask).sum() / mask.sum().clamp(min=1)
+    with torch.no_grad():
+        cents = 1200 * torch.log2(head.pitch_hz(logits) / target.f0[:, :n].clamp(min=1e-3)).abs()
+        accuracy = float(((cents < 50) & use).sum() / use.sum().clamp(min=1))
+    return PitchLosses(pitch=pitch, voicing=voicing, accuracy=accuracy)
+
+
+@dataclass
 class CodecLossWeights:
     """Weights of the generator's loss terms (published CAT / DAC-style defaults)."""
 
@@ -81,6 +122,8 @@ class CodecLossWeights:
     codebook: float = 1.0  # quantizer codebook (codes -> encoder)
     adversarial: float = 1.0  # generator_adversarial_loss
     feature: float = 2.0  # feature_matching_loss
+    pitch: float = 1.0  # harmonic branch: pitch classes vs a YIN track (models with num_harmonics > 0 only)
+    voicing: float = 1.0  # harmonic branch: voiced / unvoiced
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> CodecLossWeights:
@@ -104,6 +147,8 @@ class CodecLossWeights:
 
 __all__ = [
     "CodecLossWeights",
+    "PitchLosses",
+    "pitch_losses",
     "MultiScaleMelLoss",
     "discriminator_loss",
     "feature_matching_loss",

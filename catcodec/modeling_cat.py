@@ -63,6 +63,8 @@ class CATOutput(ModelOutput):
         semantic head in training).
     encoder_latents: `[batch, frames, dim]` encoder output, the quantizer's input (matched in distillation).
     commitment_loss / codebook_loss: the two VQ losses, unweighted.
+    pitch_logits / voicing_logits: `[batch, patches, pitch_bins]` / `[batch, patches]`, the harmonic branch's
+        pitch and voicing predictions per patch frame (trained against a pitch track); None without the branch.
     """
 
     loss: torch.FloatTensor | None = None
@@ -73,6 +75,8 @@ class CATOutput(ModelOutput):
     encoder_latents: torch.FloatTensor | None = None
     commitment_loss: torch.FloatTensor | None = None
     codebook_loss: torch.FloatTensor | None = None
+    pitch_logits: torch.FloatTensor | None = None
+    voicing_logits: torch.FloatTensor | None = None
 
 
 def _is_streaming(module: torch.nn.Module) -> bool:
@@ -286,7 +290,8 @@ class CATModel(CATPreTrainedModel):
         wav, lengths = self._prepare_input(input_values, padding_mask, None)
         latents = self.encoder(wav)
         q = self.quantizer(latents, num_quantizers)
-        audio = self.decoder(q.quantized)[..., :t]
+        audio, controls = self.decoder(q.quantized, return_controls=True)
+        audio = audio[..., :t]
         loss = self.config.commitment_loss_weight * q.commitment_loss + self.config.codebook_loss_weight * q.codebook_loss
         out = CATOutput(
             loss=loss,
@@ -297,6 +302,8 @@ class CATModel(CATPreTrainedModel):
             encoder_latents=latents,
             commitment_loss=q.commitment_loss,
             codebook_loss=q.codebook_loss,
+            pitch_logits=None if controls is None else controls.pitch_logits,
+            voicing_logits=None if controls is None else controls.voicing_logits,
         )
         return out if return_dict else out.to_tuple()
 

@@ -27,9 +27,11 @@ from .losses import (
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
+    pitch_losses,
 )
 from .mel import MultiScaleMelLoss
-from .modeling_cat import CATModel
+from .modeling_cat import CATModel, CATOutput
+from .pitch import estimate_pitch
 from .presets import PRESETS, preset_config
 from .semantic import SemanticHead, SemanticHeadConfig
 
@@ -108,15 +110,30 @@ def freeze_encoder(model: CATModel) -> None:
         layer.dead_code_threshold = 0.0
 
 
+HEAD_PROJECTION = "decoder.stages.0.output_proj.weight"
+
+
 def warm_start(model: CATModel, folder: str) -> list[str]:
-    """Copy into `model` every tensor of the saved model in `folder` whose name and shape match; returns the
-    names left at their fresh initialisation (printed), e.g. a new output head on a trained body."""
-    source = CATModel.from_pretrained(folder).state_dict()
-    target = model.state_dict()
+    """Copy into `model` every tensor of the saved model in `folder` whose name and shape match. Adding the
+    harmonic branch to a model without one grows the last projection by the harmonic controls: its saved
+    rows (the main head's inputs) are kept and the new rows start fresh. Returns the names left wholly or
+    partly at their fresh initialisation (printed)."""
+    saved = CATModel.from_pretrained(folder)
+    source, target = saved.state_dict(), model.state_dict()
     taken = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    grown = []
+    adds_harmonics = not saved.config.num_harmonics and model.config.num_harmonics
+    if adds_harmonics and HEAD_PROJECTION in source and source[HEAD_PROJECTION].shape[0] == model.config.main_head_dim:
+        merged = target[HEAD_PROJECTION].clone()
+        merged[: model.config.main_head_dim] = source[HEAD_PROJECTION]
+        taken[HEAD_PROJECTION] = merged
+        grown.append(HEAD_PROJECTION)
     model.load_state_dict(taken, strict=False)
-    fresh = sorted(k for k in target if k not in taken)
-    print(f"init_from {folder}: {len(taken)} of {len(target)} tensors copied; fresh: {', '.join(fresh) or 'none'}")
+    fresh = sorted(k for k in target if k not in taken or k in grown)
+    print(
+        f"init_from {folder}: {len(taken)} of {len(target)} tensors copied ({len(grown)} grown, new rows fresh); "
+        f"fresh: {', '.join(fresh) or 'none'}"
+    )
     return fresh
 
 
@@ -205,6 +222,15 @@ class CodecTask(Task):
         with torch.autocast(estimate.device.type, enabled=False):  # log-mel needs fp32
             return self.mel_loss.to(estimate.device)(estimate.float(), reference.float())
 
+    def _pitch_losses(self, codec: CATModel, out: CATOutput, batch: AudioBatch):
+        """The harmonic branch's pitch and voicing losses against a YIN track of the input audio."""
+        hop = codec.config.patch_size
+        head = codec.decoder.harmonic
+        target = estimate_pitch(batch.audio, codec.config.sampling_rate, hop, fmin=head.fmin, fmax=head.fmax)
+        frames = torch.arange(target.f0.shape[1], device=batch.audio.device)
+        frame_mask = (frames[None, :] + 1) * hop <= batch.lengths.to(batch.audio.device)[:, None]
+        return pitch_losses(out.pitch_logits, out.voicing_logits, target, head, frame_mask)
+
     def training_step(self, models: Models, batch: AudioBatch, step: int) -> StepOutput:
         device = next(models.raw("generator").parameters()).device
         batch = batch.to(device)
@@ -221,7 +247,13 @@ class CodecTask(Task):
             + w.codebook * out.codebook_loss
             + w.semantic * semantic_loss
         )
+        pitch_logs: dict[str, float] = {}
+        if out.pitch_logits is not None:
+            pitch = self._pitch_losses(models.raw("generator").codec, out, batch)
+            loss_g = loss_g + w.pitch * pitch.pitch + w.voicing * pitch.voicing
+            pitch_logs = {"pitch": float(pitch.pitch.detach()), "voicing": float(pitch.voicing.detach()), "pitch_accuracy": pitch.accuracy}
         logs = {
+            **pitch_logs,
             "quantizer_bypass": models.raw("generator").codec.quantizer.bypass,
             "mel": float(mel.detach()),
             "commitment": float(out.commitment_loss.detach()),
@@ -257,6 +289,7 @@ class CodecTask(Task):
         sums = {n: 0.0 for n in levels}
         count = 0
         written = 0
+        pitch_accuracy = 0.0
         for batch in batches:
             batch = batch.to(device)
             for n in levels:
@@ -271,8 +304,14 @@ class CodecTask(Task):
                             c = codec.encode(batch.audio[i : i + 1, :, :length], num_quantizers=m).audio_codes
                             save_audio(sample_dir / f"{written}_q{m}.wav", codec.decode(c).audio_values[..., :length], self.sampling_rate)
                         written += 1
+            if codec.decoder.harmonic is not None:
+                out = codec(batch.audio, padding_mask=batch.padding_mask)
+                pitch_accuracy += self._pitch_losses(codec, out, batch).accuracy * len(batch)
             count += len(batch)
-        return {f"mel_q{n}": s / max(count, 1) for n, s in sums.items()}
+        metrics = {f"mel_q{n}": s / max(count, 1) for n, s in sums.items()}
+        if codec.decoder.harmonic is not None:
+            metrics["pitch_accuracy"] = pitch_accuracy / max(count, 1)
+        return metrics
 
     def on_save(self, models: Models, output_dir: Path, step: int) -> None:
         generator: CodecGenerator = models.raw("generator")

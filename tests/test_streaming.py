@@ -14,9 +14,12 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 FRAMES = 40  # longer than every attention window (25 frames at every stage)
 
 
-@pytest.fixture(params=["patch", "istft"])
+@pytest.fixture(params=["patch", "istft", "istft+harmonic"])
 def model(request, make_model):
-    """The tiny model with each output head (the istft head carries overlap-add tails between calls)."""
+    """The tiny model with each output head (the istft head carries overlap-add tails between calls, the
+    harmonic branch its oscillator phase)."""
+    if request.param == "istft+harmonic":
+        return make_model(output_head="istft", num_harmonics=8)
     return make_model(output_head=request.param)
 
 

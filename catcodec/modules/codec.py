@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..configuration_cat import CATConfig
+from .harmonic_head import HarmonicControls, HarmonicHead
 from .istft_head import ISTFTHead
 from .transformer import TransformerStage
 
@@ -81,7 +82,8 @@ class CATDecoder(nn.Module):
     """Latents [B, frames, stage_output_dims[-1]] -> waveform [B, 1, frames * hop_length].
 
     `stages[i]` mirrors encoder stage i (same rate); they run from the last to the first. Stage 0's output
-    becomes audio by `unpatchify` (output_head "patch") or by an `ISTFTHead` (output_head "istft").
+    becomes audio by `unpatchify` (output_head "patch") or by an `ISTFTHead` (output_head "istft"), plus, when
+    `config.num_harmonics` > 0, a `HarmonicHead` fed by the stage's last `harmonic_controls_dim` outputs.
     """
 
     def __init__(self, config: CATConfig) -> None:
@@ -99,14 +101,36 @@ class CATDecoder(nn.Module):
             for i in range(config.num_stages)
         )
         self.head = ISTFTHead(config.istft_window, config.patch_size) if config.output_head == "istft" else None
+        self.main_head_dim = config.main_head_dim
+        self.harmonic = None
+        if config.num_harmonics:
+            self.harmonic = HarmonicHead(
+                sampling_rate=config.sampling_rate,
+                hop=config.patch_size,
+                num_harmonics=config.num_harmonics,
+                pitch_bins=config.harmonic_pitch_bins,
+                envelope_bins=config.harmonic_envelope_bins,
+                fmin=config.harmonic_fmin,
+                fmax=config.harmonic_fmax,
+            )
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, latents: torch.Tensor, return_controls: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, HarmonicControls | None]:
+        """Waveform; with `return_controls`, also the harmonic branch's controls (None without one)."""
         x = latents
         for i in reversed(range(len(self.stages))):
             x = self.stages[i](x)
             if i > 0:
                 x = split_frames(x, self.merge_factor)
-        return unpatchify(x) if self.head is None else self.head(x)
+        main = x[..., : self.main_head_dim]
+        audio = unpatchify(main) if self.head is None else self.head(main)
+        controls = None
+        if self.harmonic is not None:
+            extra = x[..., self.main_head_dim :]
+            audio = audio + self.harmonic(extra)
+            controls = self.harmonic.split(extra)
+        return (audio, controls) if return_controls else audio
 
 
 __all__ = ["CATEncoder", "CATDecoder", "patchify", "unpatchify", "merge_frames", "split_frames"]

@@ -1,0 +1,147 @@
+"""A harmonic branch for the decoder's output (harmonic-plus-noise, after DDSP, Engel et al. 2020).
+
+Per patch frame the decoder's last stage predicts a pitch distribution over log-spaced bins, a voicing logit
+and a log-amplitude spectral envelope. A bank of sinusoids at whole multiples of the pitch, weighted by the
+envelope and the voicing, is added to the output of the main head (the inverse-STFT head then renders the
+noise and whatever the harmonics miss).
+
+Why: a small decoder that must predict per-bin STFT phases rarely learns the frame-to-frame phase advance
+of a voice's harmonics, so voiced speech comes out as shaped noise. An oscillator bank gets that phase
+right by construction; what is left to learn is the pitch, taught by its own loss against a YIN track
+(`catcodec.pitch`), and the envelope, taught by the spectral losses.
+
+Causal, no added latency: the samples of hop t are interpolated between frames t - 1 and t. While streaming,
+the last frame's pitch and amplitudes and the oscillator phase carry over to the next call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .streaming import StreamingModule
+
+AMPLITUDE_OFFSET = 6.0  # predicted log-amplitudes are shifted down by this: a fresh head starts nearly silent
+MAX_AMPLITUDE = 1.0  # per harmonic
+NYQUIST_MARGIN = 0.95  # harmonics above this fraction of the Nyquist frequency are muted (no aliasing)
+
+
+@dataclass
+class HarmonicControls:
+    """What the head reads, split: pitch_logits [B, N, pitch_bins], voicing_logits [B, N],
+    log_envelope [B, N, envelope_bins] (0 Hz .. Nyquist, evenly spaced)."""
+
+    pitch_logits: torch.Tensor
+    voicing_logits: torch.Tensor
+    log_envelope: torch.Tensor
+
+
+class HarmonicHead(StreamingModule):
+    """[B, N, pitch_bins + 1 + envelope_bins] controls -> waveform [B, 1, N * hop] of harmonics."""
+
+    def __init__(
+        self,
+        sampling_rate: int,
+        hop: int,
+        num_harmonics: int,
+        pitch_bins: int,
+        envelope_bins: int,
+        fmin: float,
+        fmax: float,
+    ) -> None:
+        super().__init__()
+        if not 0 < fmin < fmax < sampling_rate / 2:
+            raise ValueError(f"HarmonicHead: need 0 < fmin < fmax < sampling_rate / 2, got {fmin}, {fmax}")
+        if num_harmonics < 1 or pitch_bins < 2 or envelope_bins < 2:
+            raise ValueError("HarmonicHead: num_harmonics >= 1, pitch_bins >= 2 and envelope_bins >= 2 are required")
+        self.sampling_rate = sampling_rate
+        self.hop = hop
+        self.num_harmonics = num_harmonics
+        self.pitch_bins = pitch_bins
+        self.envelope_bins = envelope_bins
+        self.fmin = float(fmin)
+        self.fmax = float(fmax)
+
+    @property
+    def input_dim(self) -> int:
+        return self.pitch_bins + 1 + self.envelope_bins
+
+    # ---- controls and pitch ----
+    def split(self, x: torch.Tensor) -> HarmonicControls:
+        p, e = self.pitch_bins, self.envelope_bins
+        return HarmonicControls(x[..., :p], x[..., p], x[..., p + 1 : p + 1 + e])
+
+    def bin_log_hz(self, device: torch.device) -> torch.Tensor:
+        """Natural log of each pitch bin's centre frequency: evenly spaced from log(fmin) to log(fmax)."""
+        return torch.linspace(math.log(self.fmin), math.log(self.fmax), self.pitch_bins, device=device)
+
+    def pitch_hz(self, pitch_logits: torch.Tensor) -> torch.Tensor:
+        """[..., pitch_bins] logits -> [...] Hz: the exponential of the expected log-frequency."""
+        probs = torch.softmax(pitch_logits.float(), dim=-1)
+        return torch.exp((probs * self.bin_log_hz(pitch_logits.device)).sum(-1))
+
+    def pitch_bin_position(self, f0: torch.Tensor) -> torch.Tensor:
+        """Hz -> fractional bin index (0 = fmin, pitch_bins - 1 = fmax), clamped to the range."""
+        lo, hi = math.log(self.fmin), math.log(self.fmax)
+        pos = (torch.log(f0.clamp(min=self.fmin, max=self.fmax)) - lo) / (hi - lo)
+        return pos * (self.pitch_bins - 1)
+
+    # ---- synthesis ----
+    def _frame_values(self, controls: HarmonicControls) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per frame: f0 [B, N] (no gradient: the pitch learns from its own loss) and harmonic amplitudes
+        [B, N, H] (the envelope at each harmonic, times the voicing, muted near and above Nyquist)."""
+        f0 = self.pitch_hz(controls.pitch_logits.detach())
+        harmonics = torch.arange(1, self.num_harmonics + 1, device=f0.device, dtype=torch.float32)
+        freqs = f0[..., None] * harmonics  # [B, N, H]
+        nyquist = self.sampling_rate / 2
+        pos = (freqs / nyquist).clamp(max=1.0) * (self.envelope_bins - 1)
+        low = pos.floor().clamp(max=self.envelope_bins - 2)
+        frac = pos - low
+        env = controls.log_envelope.float()
+        low = low.long()
+        log_amp = env.gather(-1, low) * (1 - frac) + env.gather(-1, low + 1) * frac
+        amp = torch.exp(log_amp - AMPLITUDE_OFFSET).clamp(max=MAX_AMPLITUDE)
+        amp = amp * torch.sigmoid(controls.voicing_logits.float())[..., None] * (freqs < NYQUIST_MARGIN * nyquist)
+        return f0, amp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        if n == 0:
+            return x.new_zeros(b, 1, 0)
+        f0, amp = self._frame_values(self.split(x))
+        phase0 = torch.zeros(b, dtype=torch.float64, device=x.device)
+        if self.is_streaming:
+            if b != self._streaming_batch_size:
+                raise ValueError(f"streaming batch size is {self._streaming_batch_size}, got a chunk of batch {b}")
+            if self._streaming_state is not None:
+                prev_f0, prev_amp, phase0 = self._streaming_state
+            else:
+                prev_f0, prev_amp = f0[:, :1], amp[:, :1]
+        else:
+            prev_f0, prev_amp = f0[:, :1], amp[:, :1]
+        f0_prev = torch.cat([prev_f0, f0[:, :-1]], dim=1)
+        amp_prev = torch.cat([prev_amp, amp[:, :-1]], dim=1)
+
+        # linear interpolation across each hop: at its last sample the value is the frame's own
+        w = torch.arange(1, self.hop + 1, device=x.device, dtype=torch.float32) / self.hop  # [hop]
+        f0_s = f0_prev[..., None] + (f0 - f0_prev)[..., None] * w  # [B, N, hop]
+        omega = 2 * math.pi * f0_s / self.sampling_rate
+        within = omega.cumsum(-1)  # phase advanced inside each hop
+        # each hop's starting phase, summed in float64 and wrapped so long signals keep their precision
+        starts = phase0[:, None] + torch.cumsum(within[..., -1].double(), dim=1) - within[..., -1].double()
+        starts = torch.remainder(starts, 2 * math.pi)
+        phase = starts.float()[..., None] + within  # [B, N, hop]
+        if self.is_streaming:
+            end = torch.remainder(starts[:, -1] + within[:, -1, -1].double(), 2 * math.pi)
+            self._streaming_state = (f0[:, -1:].clone(), amp[:, -1:].clone(), end)
+
+        harmonics = torch.arange(1, self.num_harmonics + 1, device=x.device, dtype=torch.float32)
+        amp_s = amp_prev[:, :, None, :] + (amp - amp_prev)[:, :, None, :] * w[:, None]  # [B, N, hop, H]
+        wave = (amp_s * torch.sin(phase[..., None] * harmonics)).sum(-1)  # [B, N, hop]
+        return wave.reshape(b, 1, n * self.hop).to(x.dtype)
+
+
+__all__ = ["HarmonicHead", "HarmonicControls", "AMPLITUDE_OFFSET"]
