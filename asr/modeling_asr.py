@@ -22,6 +22,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.utils import ModelOutput
 
+from catcodec.code_vectors import project_code_vectors
 from tts.modeling_tts import LocalFP32Loading, embeddings_llama
 
 from .configuration_asr import CATASRConfig
@@ -64,18 +65,13 @@ class CATASRModel(CATASRPreTrainedModel):
     # ---- embeddings ----
     @torch.no_grad()
     def init_code_embeddings(self, vectors: torch.Tensor, seed: int = 0) -> None:
-        """Start the code embeddings from the codec's code vectors [K, codebook_size, D] (`CATModel.code_vectors`)
-        through a fixed random orthogonal map D -> hidden, rescaled to the initialiser's std: a frame's input is
-        then a projection of the codec's own latent, so frames that sound alike start alike instead of random."""
+        """Start the code embeddings from the codec's code vectors [K, codebook_size, D] (`CATModel.code_vectors`;
+        `catcodec.code_vectors.project_code_vectors`): a frame's input is then a linear image of the codec's latent."""
         k, size, dim = vectors.shape
         c = self.config
         if k < c.num_quantizers or size != c.codebook_size:
             raise ValueError(f"need [>= {c.num_quantizers}, {c.codebook_size}, D] code vectors, got {tuple(vectors.shape)}")
-        g = torch.Generator().manual_seed(seed)
-        q, _ = torch.linalg.qr(torch.randn(max(dim, c.hidden_size), min(dim, c.hidden_size), generator=g))
-        proj = q if dim >= c.hidden_size else q.t()  # [dim, hidden] with orthonormal columns (or rows)
-        table = vectors[: c.num_quantizers].reshape(-1, dim).float().cpu() @ proj
-        table *= c.initializer_range / table.pow(2).mean().sqrt().clamp_min(1e-12)
+        table = project_code_vectors(vectors[: c.num_quantizers], c.hidden_size, c.initializer_range, seed).reshape(-1, c.hidden_size)
         self.code_embed.weight.copy_(table.to(self.code_embed.weight))
 
     def frame_embedding(self, codes: torch.Tensor, levels: torch.Tensor | int) -> torch.Tensor:

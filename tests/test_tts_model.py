@@ -118,3 +118,28 @@ def test_config_validation():
         tiny_config(num_quantizers=0)
     with pytest.raises(ValueError, match="hidden_size"):
         tiny_config(hidden_size=60, num_heads=8)
+
+
+def test_code_embeddings_can_start_from_the_codec_code_vectors():
+    """Both Transformers' code inputs become linear images of the codec's latent, at the initialiser's scale."""
+    from catcodec import CATConfig, CATModel
+
+    torch.manual_seed(0)
+    codec = CATModel(CATConfig(sampling_rate=16000, patch_size=40, stage_dims=[32, 32, 32, 48],
+                               stage_layers=[1, 1, 1, 1], stage_heads=[2, 2, 2, 2], stage_output_dims=[16, 16, 24, 32],
+                               quantizer_dim=24, num_quantizers=4, codebook_size=16)).eval()
+    vectors = codec.code_vectors(3)
+    model = CATTTSModel(tiny_config())
+    model.init_code_embeddings(vectors)
+    codes = torch.randint(0, 16, (2, 3, 7))
+    frames = model.frame_embedding(codes, 3)  # [2, 7, 64]
+    latent = sum(codec.quantizer.layers[k].decode(codes[:, k]) for k in range(3))  # [2, 7, 24]
+    solution = torch.linalg.lstsq(latent.reshape(-1, 24), frames.reshape(-1, 64)).solution
+    assert torch.allclose(latent.reshape(-1, 24) @ solution, frames.reshape(-1, 64), atol=1e-5)
+    weights = torch.cat([e.weight for e in model.code_embeds])
+    assert weights.pow(2).mean().sqrt().item() == pytest.approx(model.config.initializer_range, rel=1e-4)
+    depth = model.depth_code_embeds[1](codes[:, 1])  # the depth input of level 1 is a linear image of its code vector
+    sol = torch.linalg.lstsq(codec.quantizer.layers[1].decode(codes[:, 1]).reshape(-1, 24), depth.reshape(-1, 32)).solution
+    assert torch.allclose(codec.quantizer.layers[1].decode(codes[:, 1]).reshape(-1, 24) @ sol, depth.reshape(-1, 32), atol=1e-5)
+    with pytest.raises(ValueError, match="code vectors"):
+        model.init_code_embeddings(vectors[:2])

@@ -19,6 +19,8 @@ from torch import nn
 from transformers import LlamaConfig, LlamaModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from catcodec.code_vectors import project_code_vectors
+
 from .configuration_tts import CATTTSConfig
 
 IGNORE = -100
@@ -88,6 +90,22 @@ class CATTTSModel(CATTTSPreTrainedModel):
         self.post_init()
 
     # ---- embeddings ----
+    @torch.no_grad()
+    def init_code_embeddings(self, vectors: torch.Tensor, seed: int = 0) -> None:
+        """Start the code embeddings of both Transformers from the codec's code vectors [K, codebook_size, D]
+        (`CATModel.code_vectors`; `catcodec.code_vectors.project_code_vectors`): the temporal model's frame
+        input becomes a linear image of the codec's latent, and the depth model's code inputs the same at its width."""
+        c = self.config
+        if vectors.dim() != 3 or vectors.shape[0] < c.num_quantizers or vectors.shape[1] != c.codebook_size:
+            raise ValueError(f"need [>= {c.num_quantizers}, {c.codebook_size}, D] code vectors, got {tuple(vectors.shape)}")
+        vectors = vectors[: c.num_quantizers]
+        temporal = project_code_vectors(vectors, c.hidden_size, c.initializer_range, seed)
+        for k, embed in enumerate(self.code_embeds):
+            embed.weight.copy_(temporal[k].to(embed.weight))
+        depth = project_code_vectors(vectors, c.depth_hidden_size, c.initializer_range, seed + 1)
+        for k, embed in enumerate(self.depth_code_embeds):  # depth input k carries the code of level k
+            embed.weight.copy_(depth[k].to(embed.weight))
+
     def frame_embedding(self, codes: torch.Tensor, levels: torch.Tensor | int) -> torch.Tensor:
         """codes [B, K, F] -> [B, F, H]: sum of the embeddings of each item's first `levels` codebooks."""
         b, k, f = codes.shape

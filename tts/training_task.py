@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from catcodec import CATModel
 from catcodec.codes_file import CodesFileError, read_codes
 from training.data import BucketBatchSampler
 from training.task import Models, StepOutput, Task, register_task
@@ -35,6 +36,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "max_frames": 300,  # longer clips are left out (24 s at 12.5 frames/s)
     "num_buckets": 10,
     "pair_prob": 0.0,  # share of training items that are two clips of one speaker in a row (voice prompting)
+    "init_code_embeddings_from_codec": False,  # start code embeddings from the codec's code vectors
 }
 
 
@@ -156,7 +158,12 @@ class TTSTask(CodesTextBatches, Task):
         self.model_config = CATTTSConfig(**{"text_vocab_size": CharTokenizer().vocab_size, **self.cfg["model"]})
 
     def build_models(self):
-        return {"model": CATTTSModel(self.model_config)}
+        model = CATTTSModel(self.model_config)
+        if self.cfg["init_code_embeddings_from_codec"]:
+            codec = CATModel.from_pretrained(self.model_config.codec_name)
+            model.init_code_embeddings(codec.code_vectors(self.model_config.num_quantizers))
+            log.info("code embeddings start from the code vectors of %s", self.model_config.codec_name)
+        return {"model": model}
 
     def build_datasets(self):
         if not self.cfg["train_manifests"]:

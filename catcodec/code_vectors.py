@@ -1,0 +1,27 @@
+"""Code embeddings that start from the codec's own code vectors, for the models that read codes (ASR, TTS).
+
+`CATModel.code_vectors(K)` gives what each code adds to the quantized latent; a fixed random orthogonal map
+to the reader's width, rescaled to its initialiser's std, turns them into embedding tables. A frame's summed
+embedding is then a linear image of the codec's latent: frames that sound alike start alike, not at random.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def project_code_vectors(vectors: torch.Tensor, width: int, std: float, seed: int = 0) -> torch.Tensor:
+    """[K, codebook_size, D] code vectors -> [K, codebook_size, width] embedding tables: one fixed orthogonal
+    map D -> width (same for every level, so sums stay a linear image of the latent), rms `std` overall."""
+    if vectors.dim() != 3:
+        raise ValueError(f"code vectors must be [levels, codebook_size, dim], got {tuple(vectors.shape)}")
+    k, size, dim = vectors.shape
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(max(dim, width), min(dim, width), generator=g))
+    proj = q if dim >= width else q.t()  # [dim, width] with orthonormal columns (or rows)
+    table = vectors.reshape(-1, dim).float().cpu() @ proj
+    table *= std / table.pow(2).mean().sqrt().clamp_min(1e-12)
+    return table.reshape(k, size, width)
+
+
+__all__ = ["project_code_vectors"]
