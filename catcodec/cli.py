@@ -312,6 +312,7 @@ def model_info(model, name: str) -> dict[str, Any]:
         config_hash=c.architecture_hash(),
         weights_id=model.codes_fingerprint(),
         output_head=c.output_head,
+        num_harmonics=c.num_harmonics,
     )
 
 
@@ -334,7 +335,8 @@ def cmd_info(args: argparse.Namespace, model, device: torch.device) -> int:
         f"attention window:  {info['attention_window_seconds']:g} s",
         f"config hash:       {info['config_hash']}",
         f"weights id:        {info['weights_id']} (encoder + quantizer: codes files record it)",
-        f"output head:       {info['output_head']}",
+        f"output head:       {info['output_head']}"
+        + (f" + harmonic branch ({info['num_harmonics']} harmonics)" if info["num_harmonics"] else ""),
         "stages (encoder; decoder mirrors in reverse):",
     ]
     for s in info["stages"]:

@@ -14,6 +14,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
 # Fields that change what the weights compute; the hash over them identifies which codes a model reads.
+PITCH_INPUT_FEATURES = 3  # per patch with `pitch_input`: log-pitch position, voicing, periodicity
+
 _ARCHITECTURE_FIELDS = (
     "sampling_rate",
     "patch_size",
@@ -76,6 +78,9 @@ class CATConfig(PreTrainedConfig):
             oscillator bank (`catcodec.modules.harmonic_head`); helps small decoders render voiced speech.
         harmonic_pitch_bins / harmonic_fmin / harmonic_fmax: the pitch classes, log-spaced over fmin..fmax Hz.
         harmonic_envelope_bins: points of the log-amplitude envelope, evenly spaced from 0 Hz to Nyquist.
+        pitch_input: the encoder also reads, beside each patch, a causal YIN measurement of its pitch over
+            harmonic_fmin..harmonic_fmax (`catcodec.modules.pitch_input`), so that the codes carry the pitch the
+            harmonic branch sings.
     """
 
     model_type = "cat"
@@ -112,6 +117,7 @@ class CATConfig(PreTrainedConfig):
     harmonic_envelope_bins: int = 128
     harmonic_fmin: float = 50.0
     harmonic_fmax: float = 600.0
+    pitch_input: bool = False
 
     def __post_init__(self, **kwargs):
         for name in ("stage_dims", "stage_layers", "stage_heads", "stage_output_dims"):
@@ -167,7 +173,7 @@ class CATConfig(PreTrainedConfig):
 
         if self.num_harmonics < 0:
             raise ValueError(f"CATConfig.num_harmonics must be >= 0, got {self.num_harmonics}")
-        if self.num_harmonics and not 0 < self.harmonic_fmin < self.harmonic_fmax < self.sampling_rate / 2:
+        if (self.num_harmonics or self.pitch_input) and not 0 < self.harmonic_fmin < self.harmonic_fmax < self.sampling_rate / 2:
             raise ValueError(
                 f"CATConfig.harmonic_fmin / harmonic_fmax = {self.harmonic_fmin} / {self.harmonic_fmax} must satisfy "
                 f"0 < fmin < fmax < sampling_rate / 2"
@@ -224,8 +230,9 @@ class CATConfig(PreTrainedConfig):
 
     @property
     def encoder_input_dims(self) -> list[int]:
-        """Width entering each encoder stage: a patch, then merged outputs of the stage before."""
-        return [self.patch_size] + [self.merge_factor * d for d in self.stage_output_dims[:-1]]
+        """Width entering each encoder stage: a patch (and its pitch features), then merged outputs of the stage before."""
+        first = self.patch_size + (PITCH_INPUT_FEATURES if self.pitch_input else 0)
+        return [first] + [self.merge_factor * d for d in self.stage_output_dims[:-1]]
 
     @property
     def bits_per_code(self) -> float:
@@ -249,6 +256,8 @@ class CATConfig(PreTrainedConfig):
                 harmonic_fmin=self.harmonic_fmin,
                 harmonic_fmax=self.harmonic_fmax,
             )
+        if self.pitch_input:
+            payload.update(pitch_input=True, harmonic_fmin=self.harmonic_fmin, harmonic_fmax=self.harmonic_fmax)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

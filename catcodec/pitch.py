@@ -23,6 +23,12 @@ class PitchTrack:
     periodicity: torch.Tensor
 
 
+def pitch_window(sampling_rate: int, fmin: float) -> int:
+    """Samples one YIN analysis reads: an integration window of one longest period plus the longest lag."""
+    lag_max = int(round(sampling_rate / fmin))
+    return 2 * lag_max + 1
+
+
 def estimate_pitch(
     wav: torch.Tensor,
     sampling_rate: int,
@@ -31,10 +37,12 @@ def estimate_pitch(
     fmax: float = 500.0,
     threshold: float = 0.15,
     silence_db: float = -50.0,
+    causal: bool = False,
 ) -> PitchTrack:
-    """wav `[B, T]` or `[B, 1, T]` -> a `PitchTrack` with N = T // hop frames; frame t describes the samples
-    around the centre of hop t. A frame is voiced when the cumulative-mean-normalised difference has a local
-    minimum below `threshold` at a lag of 1/fmax..1/fmin and the frame is louder than `silence_db` dBFS."""
+    """wav `[B, T]` or `[B, 1, T]` -> a `PitchTrack` with N = T // hop frames. Frame t describes the samples
+    around the centre of hop t, or, with `causal`, the `pitch_window` samples that end with hop t (zeros before
+    the signal), so it never reads ahead. A frame is voiced when the cumulative-mean-normalised difference has
+    a local minimum below `threshold` at a lag of 1/fmax..1/fmin and the frame is louder than `silence_db` dBFS."""
     if wav.dim() == 3:
         wav = wav[:, 0]
     if wav.dim() != 2:
@@ -44,19 +52,36 @@ def estimate_pitch(
     x = wav.float()
     b, t = x.shape
     n = t // hop
-    lag_min = max(2, int(sampling_rate / fmax))
-    lag_max = int(round(sampling_rate / fmin))
-    width = lag_max  # integration window: one longest period
-    span = width + lag_max + 1
+    span = pitch_window(sampling_rate, fmin)
     if n == 0:
         empty = x.new_zeros(b, 0)
         return PitchTrack(empty, empty.bool(), empty)
-    # frame t's span is centred on the centre of hop t
-    centres = torch.arange(n, device=x.device) * hop + hop // 2
-    left = span // 2
-    padded = F.pad(x, (left, span))
-    index = centres[:, None] + torch.arange(span, device=x.device)[None, :]
-    frames = padded[:, index]  # [B, N, span]
+    if causal:  # frame t reads padded[t * hop : t * hop + span] = wav[(t + 1) * hop - span : (t + 1) * hop]
+        padded = F.pad(x, (span - hop, 0))
+        starts = torch.arange(n, device=x.device) * hop
+    else:  # frame t's span is centred on the centre of hop t
+        padded = F.pad(x, (span // 2, span))
+        starts = torch.arange(n, device=x.device) * hop + hop // 2
+    frames = padded[:, starts[:, None] + torch.arange(span, device=x.device)[None, :]]  # [B, N, span]
+    return pitch_of_frames(frames, sampling_rate, fmin, fmax, threshold, silence_db)
+
+
+def pitch_of_frames(
+    frames: torch.Tensor,
+    sampling_rate: int,
+    fmin: float,
+    fmax: float,
+    threshold: float = 0.15,
+    silence_db: float = -50.0,
+) -> PitchTrack:
+    """YIN on analysis frames [B, N, pitch_window(sampling_rate, fmin)] -> a `PitchTrack` of N frames."""
+    lag_min = max(2, int(sampling_rate / fmax))
+    lag_max = int(round(sampling_rate / fmin))
+    width = lag_max  # integration window: one longest period
+    span = frames.shape[-1]
+    if span != width + lag_max + 1:
+        raise ValueError(f"pitch_of_frames: frames must hold {width + lag_max + 1} samples, got {span}")
+    frames = frames.float()
     frames = frames - frames.mean(-1, keepdim=True)
 
     # d(tau) = sum_{j<W} (x_j - x_{j+tau})^2 = e(0) + e(tau) - 2 r(tau)
@@ -64,14 +89,14 @@ def estimate_pitch(
     head = F.pad(frames[..., :width], (0, span - width))
     r = torch.fft.irfft(torch.conj(torch.fft.rfft(head, size)) * torch.fft.rfft(frames, size), size)[..., : lag_max + 1]
     sq = F.pad(frames.square().cumsum(-1), (1, 0))
-    lags = torch.arange(lag_max + 1, device=x.device)
+    lags = torch.arange(lag_max + 1, device=frames.device)
     energy = sq[..., lags + width] - sq[..., lags]  # e(tau) = sum_{j<W} x_{j+tau}^2
     diff = (energy[..., :1] + energy - 2 * r).clamp(min=0.0)
     cumulative = diff[..., 1:].cumsum(-1)
     cmnd = torch.ones_like(diff)
     cmnd[..., 1:] = diff[..., 1:] * lags[1:] / cumulative.clamp(min=1e-12)
 
-    inner = cmnd[..., lag_min : lag_max]
+    inner = cmnd[..., lag_min:lag_max]
     prev, nxt = cmnd[..., lag_min - 1 : lag_max - 1], cmnd[..., lag_min + 1 : lag_max + 1]
     candidate = (inner <= prev) & (inner <= nxt) & (inner < threshold)
     has = candidate.any(-1)
@@ -92,4 +117,4 @@ def estimate_pitch(
     return PitchTrack(f0=torch.where(voiced, f0, torch.zeros_like(f0)), voiced=voiced, periodicity=periodicity)
 
 
-__all__ = ["PitchTrack", "estimate_pitch"]
+__all__ = ["PitchTrack", "estimate_pitch", "pitch_of_frames", "pitch_window"]

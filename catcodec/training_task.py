@@ -111,12 +111,15 @@ def freeze_encoder(model: CATModel) -> None:
 
 
 HEAD_PROJECTION = "decoder.stages.0.output_proj.weight"
+INPUT_PROJECTION = "encoder.stages.0.input_proj.weight"
 
 
 def warm_start(model: CATModel, folder: str) -> list[str]:
     """Copy into `model` every tensor of the saved model in `folder` whose name and shape match. Adding the
     harmonic branch to a model without one grows the last projection by the harmonic controls: its saved
-    rows (the main head's inputs) are kept and the new rows start fresh. Returns the names left wholly or
+    rows (the main head's inputs) are kept and the new rows start fresh. Adding `pitch_input` grows the first
+    projection by the pitch features: the saved columns are kept and the new ones start at zero, so the
+    encoder gives the saved model's codes until it learns to use them. Returns the names left wholly or
     partly at their fresh initialisation (printed)."""
     saved = CATModel.from_pretrained(folder)
     source, target = saved.state_dict(), model.state_dict()
@@ -128,6 +131,13 @@ def warm_start(model: CATModel, folder: str) -> list[str]:
         merged[: model.config.main_head_dim] = source[HEAD_PROJECTION]
         taken[HEAD_PROJECTION] = merged
         grown.append(HEAD_PROJECTION)
+    patch = model.config.patch_size
+    adds_pitch = not saved.config.pitch_input and model.config.pitch_input
+    if adds_pitch and INPUT_PROJECTION in source and source[INPUT_PROJECTION].shape[1] == patch:
+        merged = torch.zeros_like(target[INPUT_PROJECTION])
+        merged[:, :patch] = source[INPUT_PROJECTION]
+        taken[INPUT_PROJECTION] = merged
+        grown.append(INPUT_PROJECTION)
     model.load_state_dict(taken, strict=False)
     fresh = sorted(k for k in target if k not in taken or k in grown)
     print(

@@ -173,3 +173,51 @@ def test_pitch_losses_reward_the_right_pitch():
     assert good.accuracy == 1.0 and bad.accuracy == 0.0
     assert float(good.pitch) < float(bad.pitch)
     assert float(good.voicing) < 1e-6 < float(bad.voicing)
+
+
+# ---- pitch features at the encoder's input ----
+def test_pitch_input_is_causal_and_measures_the_pitch():
+    from catcodec.modules.pitch_input import PitchInput
+
+    features = PitchInput(SR, HOP, 50.0, 600.0)
+    tone = _voice(200.0)[None, None]
+    out = features(tone)
+    assert out.shape == (1, SR // HOP, 3)
+    expected = (math.log(200.0) - math.log(50.0)) / (math.log(600.0) - math.log(50.0))
+    steady = out[0, 10:]
+    assert torch.allclose(steady[:, 0], torch.full_like(steady[:, 0], expected), atol=0.01)
+    assert torch.equal(steady[:, 1], torch.ones_like(steady[:, 1]))
+    changed = tone.clone()
+    changed[..., 50 * HOP :] = 0.5 * torch.randn(SR - 50 * HOP, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(features(changed)[:, :50], out[:, :50])  # nothing after a patch changes its features
+    assert not torch.equal(features(changed)[:, 50:], out[:, 50:])
+
+
+def test_pitch_input_streams_like_offline():
+    from catcodec.modules.pitch_input import PitchInput
+    from catcodec.modules.streaming import streaming
+
+    features = PitchInput(SR, HOP, 50.0, 600.0)
+    x = torch.stack([_voice(150.0), _voice(310.0)])[:, None] + 0.01 * torch.randn(2, 1, SR, generator=torch.Generator().manual_seed(1))
+    offline = features(x)
+    with streaming(features, batch_size=2):
+        parts, s = [], 0
+        for n in (1, 3, 17, 2, 77):
+            parts.append(features(x[..., s * HOP : (s + n) * HOP]))
+            s += n
+    assert torch.allclose(torch.cat(parts, dim=1), offline[:, :s], atol=1e-5)
+
+
+def test_adding_pitch_input_keeps_the_saved_codes(make_model, signal, tmp_path):
+    """The grown first projection starts with zero weights on the new features: same codes as the saved model."""
+    trained = make_model(seed=1, output_head="istft")
+    trained.save_pretrained(tmp_path / "trained")
+    grown = make_model(seed=2, output_head="istft", num_harmonics=8, pitch_input=True)
+    fresh = warm_start(grown, str(tmp_path / "trained"))
+    assert fresh == ["decoder.stages.0.output_proj.weight", "encoder.stages.0.input_proj.weight"]
+    proj = grown.encoder.stages[0].input_proj.weight
+    assert proj.shape[1] == grown.config.patch_size + 3 and float(proj.detach()[:, -3:].abs().max()) == 0.0
+    x = signal(6 * grown.config.hop_length)
+    with torch.no_grad():
+        assert torch.equal(grown.encode(x).audio_codes, trained.encode(x).audio_codes)
+    assert grown.config.architecture_hash() != make_model(output_head="istft", num_harmonics=8).config.architecture_hash()

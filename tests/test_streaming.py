@@ -19,7 +19,7 @@ def model(request, make_model):
     """The tiny model with each output head (the istft head carries overlap-add tails between calls, the
     harmonic branch its oscillator phase)."""
     if request.param == "istft+harmonic":
-        return make_model(output_head="istft", num_harmonics=8)
+        return make_model(output_head="istft", num_harmonics=8, pitch_input=True)
     return make_model(output_head=request.param)
 
 

@@ -13,6 +13,7 @@ from torch import nn
 from ..configuration_cat import CATConfig
 from .harmonic_head import HarmonicControls, HarmonicHead
 from .istft_head import ISTFTHead
+from .pitch_input import PitchInput
 from .transformer import TransformerStage
 
 
@@ -51,7 +52,8 @@ def _stage_kwargs(config: CATConfig, stage: int) -> dict:
 
 
 class CATEncoder(nn.Module):
-    """Waveform [B, 1, T] (T a multiple of hop_length) -> latents [B, frames, stage_output_dims[-1]]."""
+    """Waveform [B, 1, T] (T a multiple of hop_length) -> latents [B, frames, stage_output_dims[-1]].
+    With `config.pitch_input`, each patch enters with its causal pitch features (`PitchInput`)."""
 
     def __init__(self, config: CATConfig) -> None:
         super().__init__()
@@ -68,9 +70,14 @@ class CATEncoder(nn.Module):
             )
             for i in range(config.num_stages)
         )
+        self.pitch = None
+        if config.pitch_input:
+            self.pitch = PitchInput(config.sampling_rate, config.patch_size, config.harmonic_fmin, config.harmonic_fmax)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         x = patchify(wav, self.patch_size)
+        if self.pitch is not None:
+            x = torch.cat([x, self.pitch(wav)], dim=-1)
         for i, stage in enumerate(self.stages):
             if i > 0:
                 x = merge_frames(x, self.merge_factor)
