@@ -74,13 +74,14 @@ class CATConfig(PreTrainedConfig):
         istft_n_fft: FFT size of the "istft" head, a multiple of patch_size of at least twice it;
             `None` means 4 * patch_size.
         num_harmonics: sinusoids of the harmonic branch added to the main head's output (0: no branch): per
-            patch frame the decoder also predicts a pitch, a voicing and a spectral envelope that drive an
-            oscillator bank (`catcodec.modules.harmonic_head`); helps small decoders render voiced speech.
+            patch frame a pitch and a voicing (predicted from the quantized latent) and a spectral envelope (from
+            the decoder's last stage) drive an oscillator bank (`catcodec.modules.harmonic_head`); helps small
+            decoders render voiced speech.
         harmonic_pitch_bins / harmonic_fmin / harmonic_fmax: the pitch classes, log-spaced over fmin..fmax Hz.
         harmonic_envelope_bins: points of the log-amplitude envelope, evenly spaced from 0 Hz to Nyquist.
         pitch_input: the encoder also reads, beside each patch, a causal YIN measurement of its pitch over
-            harmonic_fmin..harmonic_fmax (`catcodec.modules.pitch_input`), so that the codes carry the pitch the
-            harmonic branch sings.
+            harmonic_fmin..harmonic_fmax (`catcodec.modules.pitch_input`), both at its first stage and through a
+            linear skip into its output latent, so that the codes carry the pitch the harmonic branch sings.
     """
 
     model_type = "cat"
@@ -219,14 +220,10 @@ class CATConfig(PreTrainedConfig):
         return self.patch_size if self.output_head == "patch" else 2 * (self.istft_window // 2 + 1)
 
     @property
-    def harmonic_controls_dim(self) -> int:
-        """Inputs of the harmonic branch (pitch logits, voicing logit, envelope); 0 without one."""
-        return self.harmonic_pitch_bins + 1 + self.harmonic_envelope_bins if self.num_harmonics else 0
-
-    @property
     def decoder_output_dim(self) -> int:
-        """Width the decoder's last stage projects to: the main head's inputs, then the harmonic controls."""
-        return self.main_head_dim + self.harmonic_controls_dim
+        """Width the decoder's last stage projects to: the main head's inputs, then the harmonic branch's
+        envelope (its pitch and voicing come from a `PitchPredictor` on the quantized latent)."""
+        return self.main_head_dim + (self.harmonic_envelope_bins if self.num_harmonics else 0)
 
     @property
     def encoder_input_dims(self) -> list[int]:

@@ -92,7 +92,9 @@ class CATPreTrainedModel(PreTrainedAudioTokenizerBase):
     _no_split_modules = ["TransformerBlock"]
 
     def _init_weights(self, module: torch.nn.Module) -> None:
-        if isinstance(module, torch.nn.Linear):
+        if isinstance(module, torch.nn.Linear) and getattr(module, "zero_init", False):
+            init.zeros_(module.weight)
+        elif isinstance(module, torch.nn.Linear):
             std = module.in_features**-0.5 if getattr(module, "variance_preserving_init", False) else self.config.initializer_range
             init.trunc_normal_(module.weight, std=std)
             if module.bias is not None:

@@ -98,7 +98,7 @@ def test_streaming_equals_offline_with_changing_controls():
 
 def test_model_with_harmonic_branch(make_model, make_config, signal):
     cfg = make_config(output_head="istft", num_harmonics=8)
-    assert cfg.decoder_output_dim == cfg.main_head_dim + cfg.harmonic_pitch_bins + 1 + cfg.harmonic_envelope_bins
+    assert cfg.decoder_output_dim == cfg.main_head_dim + cfg.harmonic_envelope_bins  # pitch and voicing come from the latent
     assert cfg.architecture_hash() != make_config(output_head="istft").architecture_hash()
     model = make_model(output_head="istft", num_harmonics=8)
     x = signal(10 * model.config.hop_length)
@@ -121,10 +121,12 @@ def test_warm_start_keeps_the_trained_rows_of_a_grown_projection(make_model, tmp
     trained.save_pretrained(tmp_path / "trained")
     grown = make_model(seed=2, output_head="istft", num_harmonics=8)
     fresh = warm_start(grown, str(tmp_path / "trained"))
-    assert fresh == ["decoder.stages.0.output_proj.weight"]
+    assert fresh == ["decoder.pitch_predictor.net.0.bias", "decoder.pitch_predictor.net.0.weight",
+                     "decoder.pitch_predictor.net.2.bias", "decoder.pitch_predictor.net.2.weight",
+                     "decoder.stages.0.output_proj.weight"]
     old = trained.decoder.stages[0].output_proj.weight
     new = grown.decoder.stages[0].output_proj.weight
-    assert new.shape[0] == old.shape[0] + grown.config.harmonic_controls_dim
+    assert new.shape[0] == old.shape[0] + grown.config.harmonic_envelope_bins
     assert torch.equal(new[: old.shape[0]], old)
     assert torch.equal(grown.encoder.stages[0].input_proj.weight, trained.encoder.stages[0].input_proj.weight)
     assert "1 grown" in capsys.readouterr().out
@@ -179,9 +181,11 @@ def test_pitch_losses_reward_the_right_pitch():
 def test_pitch_input_is_causal_and_measures_the_pitch():
     from catcodec.modules.pitch_input import PitchInput
 
+    from catcodec.modules.pitch_input import FEATURE_GAIN
+
     features = PitchInput(SR, HOP, 50.0, 600.0)
     tone = _voice(200.0)[None, None]
-    out = features(tone)
+    out = features(tone) / FEATURE_GAIN
     assert out.shape == (1, SR // HOP, 3)
     expected = (math.log(200.0) - math.log(50.0)) / (math.log(600.0) - math.log(50.0))
     steady = out[0, 10:]
@@ -189,8 +193,8 @@ def test_pitch_input_is_causal_and_measures_the_pitch():
     assert torch.equal(steady[:, 1], torch.ones_like(steady[:, 1]))
     changed = tone.clone()
     changed[..., 50 * HOP :] = 0.5 * torch.randn(SR - 50 * HOP, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(features(changed)[:, :50], out[:, :50])  # nothing after a patch changes its features
-    assert not torch.equal(features(changed)[:, 50:], out[:, 50:])
+    assert torch.equal(features(changed)[:, :50] / FEATURE_GAIN, out[:, :50])  # nothing after a patch changes its features
+    assert not torch.equal(features(changed)[:, 50:] / FEATURE_GAIN, out[:, 50:])
 
 
 def test_pitch_input_streams_like_offline():
@@ -214,10 +218,17 @@ def test_adding_pitch_input_keeps_the_saved_codes(make_model, signal, tmp_path):
     trained.save_pretrained(tmp_path / "trained")
     grown = make_model(seed=2, output_head="istft", num_harmonics=8, pitch_input=True)
     fresh = warm_start(grown, str(tmp_path / "trained"))
-    assert fresh == ["decoder.stages.0.output_proj.weight", "encoder.stages.0.input_proj.weight"]
+    assert [n for n in fresh if n.startswith("encoder.")] == ["encoder.pitch_skip.proj.weight", "encoder.stages.0.input_proj.weight"]
+    assert float(grown.encoder.pitch_skip.proj.weight.detach().abs().max()) == 0.0
     proj = grown.encoder.stages[0].input_proj.weight
     assert proj.shape[1] == grown.config.patch_size + 3 and float(proj.detach()[:, -3:].abs().max()) == 0.0
     x = signal(6 * grown.config.hop_length)
     with torch.no_grad():
         assert torch.equal(grown.encode(x).audio_codes, trained.encode(x).audio_codes)
     assert grown.config.architecture_hash() != make_model(output_head="istft", num_harmonics=8).config.architecture_hash()
+    # once the skip has weights, the pitch features reach the latent directly
+    with torch.no_grad():
+        grown.encoder.pitch_skip.proj.weight.fill_(0.01)
+        tone = _voice(200.0, seconds=6 * grown.config.hop_length / SR)[None, None]
+        plain = trained.encoder(tone)
+        assert (grown.encoder(tone) - plain).abs().max() > 0.01

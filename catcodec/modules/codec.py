@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from ..configuration_cat import CATConfig
-from .harmonic_head import HarmonicControls, HarmonicHead
+from .harmonic_head import HarmonicControls, HarmonicHead, PitchPredictor
 from .istft_head import ISTFTHead
-from .pitch_input import PitchInput
+from .pitch_input import PitchInput, PitchSkip
 from .transformer import TransformerStage
 
 
@@ -70,19 +70,22 @@ class CATEncoder(nn.Module):
             )
             for i in range(config.num_stages)
         )
-        self.pitch = None
+        self.pitch = self.pitch_skip = None
         if config.pitch_input:
             self.pitch = PitchInput(config.sampling_rate, config.patch_size, config.harmonic_fmin, config.harmonic_fmax)
+            self.pitch_skip = PitchSkip(config.tokens_per_frame(0), config.stage_output_dims[-1])
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         x = patchify(wav, self.patch_size)
+        features = None
         if self.pitch is not None:
-            x = torch.cat([x, self.pitch(wav)], dim=-1)
+            features = self.pitch(wav)
+            x = torch.cat([x, features], dim=-1)
         for i, stage in enumerate(self.stages):
             if i > 0:
                 x = merge_frames(x, self.merge_factor)
             x = stage(x)
-        return x
+        return x if features is None else x + self.pitch_skip(features)
 
 
 class CATDecoder(nn.Module):
@@ -90,7 +93,8 @@ class CATDecoder(nn.Module):
 
     `stages[i]` mirrors encoder stage i (same rate); they run from the last to the first. Stage 0's output
     becomes audio by `unpatchify` (output_head "patch") or by an `ISTFTHead` (output_head "istft"), plus, when
-    `config.num_harmonics` > 0, a `HarmonicHead` fed by the stage's last `harmonic_controls_dim` outputs.
+    `config.num_harmonics` > 0, a `HarmonicHead` fed by a `PitchPredictor` on the latents (pitch, voicing) and by
+    the stage's last `harmonic_envelope_bins` outputs (envelope).
     """
 
     def __init__(self, config: CATConfig) -> None:
@@ -110,7 +114,9 @@ class CATDecoder(nn.Module):
         self.head = ISTFTHead(config.istft_window, config.patch_size) if config.output_head == "istft" else None
         self.main_head_dim = config.main_head_dim
         self.harmonic = None
+        self.pitch_predictor = None
         if config.num_harmonics:
+            self.pitch_predictor = PitchPredictor(config.stage_output_dims[-1], config.tokens_per_frame(0), config.harmonic_pitch_bins)
             self.harmonic = HarmonicHead(
                 sampling_rate=config.sampling_rate,
                 hop=config.patch_size,
@@ -134,9 +140,9 @@ class CATDecoder(nn.Module):
         audio = unpatchify(main) if self.head is None else self.head(main)
         controls = None
         if self.harmonic is not None:
-            extra = x[..., self.main_head_dim :]
-            audio = audio + self.harmonic(extra)
-            controls = self.harmonic.split(extra)
+            pitch_logits, voicing_logits = self.pitch_predictor(latents)
+            controls = HarmonicControls(pitch_logits, voicing_logits, x[..., self.main_head_dim :])
+            audio = audio + self.harmonic(self.harmonic.join(controls))
         return (audio, controls) if return_controls else audio
 
 

@@ -1,7 +1,7 @@
 """A harmonic branch for the decoder's output (harmonic-plus-noise, after DDSP, Engel et al. 2020).
 
-Per patch frame the decoder's last stage predicts a pitch distribution over log-spaced bins, a voicing logit
-and a log-amplitude spectral envelope. A bank of sinusoids at whole multiples of the pitch, weighted by the
+Per patch frame a small network on the quantized latent (`PitchPredictor`) predicts a pitch distribution over
+log-spaced bins and a voicing logit, and the decoder's last stage a log-amplitude spectral envelope. A bank of sinusoids at whole multiples of the pitch, weighted by the
 envelope and the voicing, is added to the output of the main head (the inverse-STFT head then renders the
 noise and whatever the harmonics miss).
 
@@ -39,6 +39,26 @@ class HarmonicControls:
     log_envelope: torch.Tensor
 
 
+class PitchPredictor(nn.Module):
+    """Quantized latents [B, F, D] -> pitch logits [B, F * P, pitch_bins] and voicing logits [B, F * P], for the
+    P patches of each code frame. A short path from the codes to the pitch (a two-layer MLP per frame rather
+    than the decoder's Transformer stack), so that the pitch and the codes that carry it are learned in hundreds
+    of steps, not thousands. Causal: a patch's pitch reads its own code frame only."""
+
+    def __init__(self, latent_dim: int, patches_per_frame: int, pitch_bins: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.patches_per_frame = patches_per_frame
+        self.pitch_bins = pitch_bins
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.GELU(), nn.Linear(hidden, patches_per_frame * (pitch_bins + 1))
+        )
+
+    def forward(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, f, _ = latents.shape
+        out = self.net(latents).reshape(b, f * self.patches_per_frame, self.pitch_bins + 1)
+        return out[..., : self.pitch_bins], out[..., self.pitch_bins]
+
+
 class HarmonicHead(StreamingModule):
     """[B, N, pitch_bins + 1 + envelope_bins] controls -> waveform [B, 1, N * hop] of harmonics."""
 
@@ -71,8 +91,14 @@ class HarmonicHead(StreamingModule):
 
     # ---- controls and pitch ----
     def split(self, x: torch.Tensor) -> HarmonicControls:
+        """[B, N, input_dim] -> the three controls."""
         p, e = self.pitch_bins, self.envelope_bins
         return HarmonicControls(x[..., :p], x[..., p], x[..., p + 1 : p + 1 + e])
+
+    @staticmethod
+    def join(controls: HarmonicControls) -> torch.Tensor:
+        """The inverse of `split`."""
+        return torch.cat([controls.pitch_logits, controls.voicing_logits[..., None], controls.log_envelope], dim=-1)
 
     def bin_log_hz(self, device: torch.device) -> torch.Tensor:
         """Natural log of each pitch bin's centre frequency: evenly spaced from log(fmin) to log(fmax)."""
@@ -144,4 +170,4 @@ class HarmonicHead(StreamingModule):
         return wave.reshape(b, 1, n * self.hop).to(x.dtype)
 
 
-__all__ = ["HarmonicHead", "HarmonicControls", "AMPLITUDE_OFFSET"]
+__all__ = ["HarmonicHead", "HarmonicControls", "PitchPredictor", "AMPLITUDE_OFFSET"]

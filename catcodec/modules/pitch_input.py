@@ -12,15 +12,21 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from ..configuration_cat import PITCH_INPUT_FEATURES
 from ..pitch import pitch_of_frames, pitch_window
 from .streaming import StreamingModule
 
+# The features enter the first projection scaled up to weigh like a patch of speech there (a 160-sample patch
+# at speech level has a norm of about 1): at scale 1 a warm-started encoder had barely begun to read them after
+# 500 steps (their weights' norm 0.1 against 1.4 for the samples').
+FEATURE_GAIN = 10.0
+
 
 class PitchInput(StreamingModule):
-    """waveform [B, 1, T] (T a multiple of patch_size) -> [B, T / patch_size, 3] pitch features."""
+    """waveform [B, 1, T] (T a multiple of patch_size) -> [B, T / patch_size, 3] pitch features, times FEATURE_GAIN."""
 
     def __init__(self, sampling_rate: int, patch_size: int, fmin: float, fmax: float) -> None:
         super().__init__()
@@ -52,7 +58,24 @@ class PitchInput(StreamingModule):
         lo, hi = math.log(self.fmin), math.log(self.fmax)
         position = (torch.log(track.f0.clamp(min=self.fmin, max=self.fmax)) - lo) / (hi - lo) * track.voiced
         features = torch.stack([position, track.voiced.float(), track.periodicity], dim=-1)
-        return features.to(wav.dtype)
+        return (FEATURE_GAIN * features).to(wav.dtype)
 
 
-__all__ = ["PitchInput"]
+class PitchSkip(nn.Module):
+    """Pitch features of a code frame's patches [B, F * P, 3] -> [B, F, latent_dim], added to the encoder's output:
+    a linear path from the measurement to the codes, beside the long one through the Transformer stages.
+    Starts at zero, so a warm-started encoder gives its saved codes until it learns to use it."""
+
+    def __init__(self, patches_per_frame: int, latent_dim: int) -> None:
+        super().__init__()
+        self.patches_per_frame = patches_per_frame
+        self.proj = nn.Linear(patches_per_frame * PITCH_INPUT_FEATURES, latent_dim, bias=False)
+        nn.init.zeros_(self.proj.weight)
+        self.proj.zero_init = True  # CATPreTrainedModel._init_weights keeps it at zero
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        b, n, c = features.shape
+        return self.proj(features.reshape(b, n // self.patches_per_frame, self.patches_per_frame * c))
+
+
+__all__ = ["PitchInput", "PitchSkip"]
