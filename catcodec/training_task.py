@@ -116,8 +116,8 @@ INPUT_PROJECTION = "encoder.stages.0.input_proj.weight"
 
 def warm_start(model: CATModel, folder: str) -> list[str]:
     """Copy into `model` every tensor of the saved model in `folder` whose name and shape match. Adding the
-    harmonic branch to a model without one grows the last projection by the harmonic controls: its saved
-    rows (the main head's inputs) are kept and the new rows start fresh. Adding `pitch_input` grows the first
+    harmonic branch to a model without one grows the last projection by the envelope outputs: its saved rows
+    (the main head's inputs) are kept and the new rows start fresh. Adding `pitch_input` grows the first
     projection by the pitch features: the saved columns are kept and the new ones start at zero, so the
     encoder gives the saved model's codes until it learns to use them. Returns the names left wholly or
     partly at their fresh initialisation (printed)."""
