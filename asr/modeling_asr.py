@@ -67,11 +67,9 @@ class CATASRModel(CATASRPreTrainedModel):
     def init_code_embeddings(self, vectors: torch.Tensor, seed: int = 0) -> None:
         """Start the code embeddings from the codec's code vectors [K, codebook_size, D] (`CATModel.code_vectors`;
         `catcodec.code_vectors.project_code_vectors`): a frame's input is then a linear image of the codec's latent."""
-        k, size, dim = vectors.shape
         c = self.config
-        if k < c.num_quantizers or size != c.codebook_size:
-            raise ValueError(f"need [>= {c.num_quantizers}, {c.codebook_size}, D] code vectors, got {tuple(vectors.shape)}")
-        table = project_code_vectors(vectors[: c.num_quantizers], c.hidden_size, c.initializer_range, seed).reshape(-1, c.hidden_size)
+        table = project_code_vectors(vectors, c.num_quantizers, c.codebook_size, c.hidden_size, c.initializer_range, seed)
+        table = table.reshape(-1, c.hidden_size)
         self.code_embed.weight.copy_(table.to(self.code_embed.weight))
 
     def frame_embedding(self, codes: torch.Tensor, levels: torch.Tensor | int) -> torch.Tensor:

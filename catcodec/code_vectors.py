@@ -10,11 +10,15 @@ from __future__ import annotations
 import torch
 
 
-def project_code_vectors(vectors: torch.Tensor, width: int, std: float, seed: int = 0) -> torch.Tensor:
-    """[K, codebook_size, D] code vectors -> [K, codebook_size, width] embedding tables: one fixed orthogonal
-    map D -> width (same for every level, so sums stay a linear image of the latent), rms `std` overall."""
-    if vectors.dim() != 3:
-        raise ValueError(f"code vectors must be [levels, codebook_size, dim], got {tuple(vectors.shape)}")
+def project_code_vectors(
+    vectors: torch.Tensor, levels: int, codebook_size: int, width: int, std: float, seed: int = 0
+) -> torch.Tensor:
+    """[>= levels, codebook_size, D] code vectors -> [levels, codebook_size, width] embedding tables for the
+    first `levels` codebooks: one fixed orthogonal map D -> width (same for every level, so sums stay a linear
+    image of the latent), rms `std` overall. ValueError when the vectors do not fit the reading model."""
+    if vectors.dim() != 3 or vectors.shape[0] < levels or vectors.shape[1] != codebook_size:
+        raise ValueError(f"need [>= {levels}, {codebook_size}, D] code vectors, got {tuple(vectors.shape)}")
+    vectors = vectors[:levels]
     k, size, dim = vectors.shape
     g = torch.Generator().manual_seed(seed)
     q, _ = torch.linalg.qr(torch.randn(max(dim, width), min(dim, width), generator=g))

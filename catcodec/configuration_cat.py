@@ -13,9 +13,9 @@ import math
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-# Fields that change what the weights compute; the hash over them identifies which codes a model reads.
 PITCH_INPUT_FEATURES = 3  # per patch with `pitch_input`: log-pitch position, voicing, periodicity
 
+# Fields that change what the weights compute; the hash over them identifies which codes a model reads.
 _ARCHITECTURE_FIELDS = (
     "sampling_rate",
     "patch_size",
@@ -171,7 +171,6 @@ class CATConfig(PreTrainedConfig):
                     f"CATConfig.istft_n_fft = {n_fft} must be a multiple of patch_size ({self.patch_size}) "
                     f"and at least twice it"
                 )
-
         if self.num_harmonics < 0:
             raise ValueError(f"CATConfig.num_harmonics must be >= 0, got {self.num_harmonics}")
         if (self.num_harmonics or self.pitch_input) and not 0 < self.harmonic_fmin < self.harmonic_fmax < self.sampling_rate / 2:

@@ -98,7 +98,7 @@ def pitch_losses(
     logits, v_logits = pitch_logits[:, :n].float(), voicing_logits[:, :n].float()
     voiced, mask = target.voiced[:, :n], frame_mask[:, :n].bool()
     bins = torch.arange(head.pitch_bins, device=logits.device, dtype=torch.float32)
-    centre = head.pitch_bin_position(target.f0[:, :n].clamp(min=head.fmin))
+    centre = head.pitch_bin_position(target.f0[:, :n])
     soft = torch.exp(-0.5 * (bins - centre[..., None]) ** 2)
     soft = soft / soft.sum(-1, keepdim=True)
     ce = -(soft * torch.log_softmax(logits, dim=-1)).sum(-1)

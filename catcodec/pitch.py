@@ -7,6 +7,7 @@ batch where it lies (CPU or GPU), no per-item Python loop.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +22,12 @@ class PitchTrack:
     f0: torch.Tensor
     voiced: torch.Tensor
     periodicity: torch.Tensor
+
+
+def log_pitch_position(f0: torch.Tensor, fmin: float, fmax: float) -> torch.Tensor:
+    """Hz -> position on a log-frequency scale, 0 at fmin and 1 at fmax (clamped to that range)."""
+    lo, hi = math.log(fmin), math.log(fmax)
+    return (torch.log(f0.clamp(min=fmin, max=fmax)) - lo) / (hi - lo)
 
 
 def pitch_window(sampling_rate: int, fmin: float) -> int:
@@ -117,4 +124,4 @@ def pitch_of_frames(
     return PitchTrack(f0=torch.where(voiced, f0, torch.zeros_like(f0)), voiced=voiced, periodicity=periodicity)
 
 
-__all__ = ["PitchTrack", "estimate_pitch", "pitch_of_frames", "pitch_window"]
+__all__ = ["PitchTrack", "estimate_pitch", "log_pitch_position", "pitch_of_frames", "pitch_window"]

@@ -96,13 +96,10 @@ class CATTTSModel(CATTTSPreTrainedModel):
         (`CATModel.code_vectors`; `catcodec.code_vectors.project_code_vectors`): the temporal model's frame
         input becomes a linear image of the codec's latent, and the depth model's code inputs the same at its width."""
         c = self.config
-        if vectors.dim() != 3 or vectors.shape[0] < c.num_quantizers or vectors.shape[1] != c.codebook_size:
-            raise ValueError(f"need [>= {c.num_quantizers}, {c.codebook_size}, D] code vectors, got {tuple(vectors.shape)}")
-        vectors = vectors[: c.num_quantizers]
-        temporal = project_code_vectors(vectors, c.hidden_size, c.initializer_range, seed)
+        temporal = project_code_vectors(vectors, c.num_quantizers, c.codebook_size, c.hidden_size, c.initializer_range, seed)
         for k, embed in enumerate(self.code_embeds):
             embed.weight.copy_(temporal[k].to(embed.weight))
-        depth = project_code_vectors(vectors, c.depth_hidden_size, c.initializer_range, seed + 1)
+        depth = project_code_vectors(vectors, c.num_quantizers, c.codebook_size, c.depth_hidden_size, c.initializer_range, seed + 1)
         for k, embed in enumerate(self.depth_code_embeds):  # depth input k carries the code of level k
             embed.weight.copy_(depth[k].to(embed.weight))
 

@@ -142,7 +142,7 @@ class CATDecoder(nn.Module):
         if self.harmonic is not None:
             pitch_logits, voicing_logits = self.pitch_predictor(latents)
             controls = HarmonicControls(pitch_logits, voicing_logits, x[..., self.main_head_dim :])
-            audio = audio + self.harmonic(self.harmonic.join(controls))
+            audio = audio + self.harmonic.synthesize(controls)
         return (audio, controls) if return_controls else audio
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..pitch import log_pitch_position
 from .streaming import StreamingModule
 
 AMPLITUDE_OFFSET = 6.0  # predicted log-amplitudes are shifted down by this: a fresh head starts nearly silent
@@ -95,11 +96,6 @@ class HarmonicHead(StreamingModule):
         p, e = self.pitch_bins, self.envelope_bins
         return HarmonicControls(x[..., :p], x[..., p], x[..., p + 1 : p + 1 + e])
 
-    @staticmethod
-    def join(controls: HarmonicControls) -> torch.Tensor:
-        """The inverse of `split`."""
-        return torch.cat([controls.pitch_logits, controls.voicing_logits[..., None], controls.log_envelope], dim=-1)
-
     def bin_log_hz(self, device: torch.device) -> torch.Tensor:
         """Natural log of each pitch bin's centre frequency: evenly spaced from log(fmin) to log(fmax)."""
         return torch.linspace(math.log(self.fmin), math.log(self.fmax), self.pitch_bins, device=device)
@@ -111,17 +107,17 @@ class HarmonicHead(StreamingModule):
 
     def pitch_bin_position(self, f0: torch.Tensor) -> torch.Tensor:
         """Hz -> fractional bin index (0 = fmin, pitch_bins - 1 = fmax), clamped to the range."""
-        lo, hi = math.log(self.fmin), math.log(self.fmax)
-        pos = (torch.log(f0.clamp(min=self.fmin, max=self.fmax)) - lo) / (hi - lo)
-        return pos * (self.pitch_bins - 1)
+        return log_pitch_position(f0, self.fmin, self.fmax) * (self.pitch_bins - 1)
+
+    def _harmonic_numbers(self, device: torch.device) -> torch.Tensor:
+        return torch.arange(1, self.num_harmonics + 1, device=device, dtype=torch.float32)
 
     # ---- synthesis ----
     def _frame_values(self, controls: HarmonicControls) -> tuple[torch.Tensor, torch.Tensor]:
         """Per frame: f0 [B, N] (no gradient: the pitch learns from its own loss) and harmonic amplitudes
         [B, N, H] (the envelope at each harmonic, times the voicing, muted near and above Nyquist)."""
         f0 = self.pitch_hz(controls.pitch_logits.detach())
-        harmonics = torch.arange(1, self.num_harmonics + 1, device=f0.device, dtype=torch.float32)
-        freqs = f0[..., None] * harmonics  # [B, N, H]
+        freqs = f0[..., None] * self._harmonic_numbers(f0.device)  # [B, N, H]
         nyquist = self.sampling_rate / 2
         pos = (freqs / nyquist).clamp(max=1.0) * (self.envelope_bins - 1)
         low = pos.floor().clamp(max=self.envelope_bins - 2)
@@ -134,25 +130,28 @@ class HarmonicHead(StreamingModule):
         return f0, amp
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
+        """[B, N, input_dim] controls in one tensor (see `split`) -> [B, 1, N * hop]."""
+        return self.synthesize(self.split(x))
+
+    def synthesize(self, controls: HarmonicControls) -> torch.Tensor:
+        """The three controls, each with N frames -> waveform [B, 1, N * hop]."""
+        dtype, device = controls.log_envelope.dtype, controls.log_envelope.device
+        b, n = controls.voicing_logits.shape
         if n == 0:
-            return x.new_zeros(b, 1, 0)
-        f0, amp = self._frame_values(self.split(x))
-        phase0 = torch.zeros(b, dtype=torch.float64, device=x.device)
-        if self.is_streaming:
-            if b != self._streaming_batch_size:
-                raise ValueError(f"streaming batch size is {self._streaming_batch_size}, got a chunk of batch {b}")
-            if self._streaming_state is not None:
-                prev_f0, prev_amp, phase0 = self._streaming_state
-            else:
-                prev_f0, prev_amp = f0[:, :1], amp[:, :1]
+            return torch.zeros(b, 1, 0, dtype=dtype, device=device)
+        f0, amp = self._frame_values(controls)
+        if self.is_streaming and b != self._streaming_batch_size:
+            raise ValueError(f"streaming batch size is {self._streaming_batch_size}, got a chunk of batch {b}")
+        state = self._streaming_state if self.is_streaming else None
+        if state is None:  # a signal's first frame is its own predecessor
+            prev_f0, prev_amp, phase0 = f0[:, :1], amp[:, :1], torch.zeros(b, dtype=torch.float64, device=device)
         else:
-            prev_f0, prev_amp = f0[:, :1], amp[:, :1]
+            prev_f0, prev_amp, phase0 = state
         f0_prev = torch.cat([prev_f0, f0[:, :-1]], dim=1)
         amp_prev = torch.cat([prev_amp, amp[:, :-1]], dim=1)
 
         # linear interpolation across each hop: at its last sample the value is the frame's own
-        w = torch.arange(1, self.hop + 1, device=x.device, dtype=torch.float32) / self.hop  # [hop]
+        w = torch.arange(1, self.hop + 1, device=device, dtype=torch.float32) / self.hop  # [hop]
         f0_s = f0_prev[..., None] + (f0 - f0_prev)[..., None] * w  # [B, N, hop]
         omega = 2 * math.pi * f0_s / self.sampling_rate
         within = omega.cumsum(-1)  # phase advanced inside each hop
@@ -164,10 +163,9 @@ class HarmonicHead(StreamingModule):
             end = torch.remainder(starts[:, -1] + within[:, -1, -1].double(), 2 * math.pi)
             self._streaming_state = (f0[:, -1:].clone(), amp[:, -1:].clone(), end)
 
-        harmonics = torch.arange(1, self.num_harmonics + 1, device=x.device, dtype=torch.float32)
         amp_s = amp_prev[:, :, None, :] + (amp - amp_prev)[:, :, None, :] * w[:, None]  # [B, N, hop, H]
-        wave = (amp_s * torch.sin(phase[..., None] * harmonics)).sum(-1)  # [B, N, hop]
-        return wave.reshape(b, 1, n * self.hop).to(x.dtype)
+        wave = (amp_s * torch.sin(phase[..., None] * self._harmonic_numbers(device))).sum(-1)  # [B, N, hop]
+        return wave.reshape(b, 1, n * self.hop).to(dtype)
 
 
 __all__ = ["HarmonicHead", "HarmonicControls", "PitchPredictor", "AMPLITUDE_OFFSET"]

@@ -9,14 +9,12 @@ features read no sample after it; while streaming, the last window's worth of sa
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..configuration_cat import PITCH_INPUT_FEATURES
-from ..pitch import pitch_of_frames, pitch_window
+from ..pitch import log_pitch_position, pitch_of_frames, pitch_window
 from .streaming import StreamingModule
 
 # The features enter the first projection scaled up to weigh like a patch of speech there (a 160-sample patch
@@ -55,8 +53,7 @@ class PitchInput(StreamingModule):
         starts = torch.arange(n, device=x.device) * self.patch_size + (self.history + self.patch_size - self.span)
         frames = x[:, starts[:, None] + torch.arange(self.span, device=x.device)[None, :]]
         track = pitch_of_frames(frames, self.sampling_rate, self.fmin, self.fmax)
-        lo, hi = math.log(self.fmin), math.log(self.fmax)
-        position = (torch.log(track.f0.clamp(min=self.fmin, max=self.fmax)) - lo) / (hi - lo) * track.voiced
+        position = log_pitch_position(track.f0, self.fmin, self.fmax) * track.voiced
         features = torch.stack([position, track.voiced.float(), track.periodicity], dim=-1)
         return (FEATURE_GAIN * features).to(wav.dtype)
 
