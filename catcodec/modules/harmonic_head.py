@@ -28,6 +28,7 @@ from .streaming import StreamingModule
 AMPLITUDE_OFFSET = 6.0  # predicted log-amplitudes are shifted down by this: a fresh head starts nearly silent
 MAX_AMPLITUDE = 1.0  # per harmonic
 NYQUIST_MARGIN = 0.95  # harmonics above this fraction of the Nyquist frequency are muted (no aliasing)
+SYNTHESIS_CHUNK = 512  # frames rendered at once: [B, 512, hop, harmonics] floats, about 26 MB at hop 160 x 80
 
 
 @dataclass
@@ -134,7 +135,8 @@ class HarmonicHead(StreamingModule):
         return self.synthesize(self.split(x))
 
     def synthesize(self, controls: HarmonicControls) -> torch.Tensor:
-        """The three controls, each with N frames -> waveform [B, 1, N * hop]."""
+        """The three controls, each with N frames -> waveform [B, 1, N * hop]. Rendered SYNTHESIS_CHUNK frames
+        at a time (the phase carried across), so memory stays bounded for hour-long signals."""
         dtype, device = controls.log_envelope.dtype, controls.log_envelope.device
         b, n = controls.voicing_logits.shape
         if n == 0:
@@ -144,9 +146,22 @@ class HarmonicHead(StreamingModule):
             raise ValueError(f"streaming batch size is {self._streaming_batch_size}, got a chunk of batch {b}")
         state = self._streaming_state if self.is_streaming else None
         if state is None:  # a signal's first frame is its own predecessor
-            prev_f0, prev_amp, phase0 = f0[:, :1], amp[:, :1], torch.zeros(b, dtype=torch.float64, device=device)
-        else:
-            prev_f0, prev_amp, phase0 = state
+            state = (f0[:, :1], amp[:, :1], torch.zeros(b, dtype=torch.float64, device=device))
+        waves = []
+        for start in range(0, n, SYNTHESIS_CHUNK):
+            wave, state = self._render(f0[:, start : start + SYNTHESIS_CHUNK], amp[:, start : start + SYNTHESIS_CHUNK], state)
+            waves.append(wave)
+        if self.is_streaming:
+            self._streaming_state = state
+        return torch.cat(waves, dim=1).reshape(b, 1, n * self.hop).to(dtype)
+
+    def _render(
+        self, f0: torch.Tensor, amp: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Frames' f0 [B, N] and amplitudes [B, N, H], and the state after the previous frame (its f0 [B, 1],
+        amplitudes [B, 1, H], phase [B] float64) -> samples [B, N, hop] and the state after the last frame."""
+        prev_f0, prev_amp, phase0 = state
+        device = f0.device
         f0_prev = torch.cat([prev_f0, f0[:, :-1]], dim=1)
         amp_prev = torch.cat([prev_amp, amp[:, :-1]], dim=1)
 
@@ -159,13 +174,11 @@ class HarmonicHead(StreamingModule):
         starts = phase0[:, None] + torch.cumsum(within[..., -1].double(), dim=1) - within[..., -1].double()
         starts = torch.remainder(starts, 2 * math.pi)
         phase = starts.float()[..., None] + within  # [B, N, hop]
-        if self.is_streaming:
-            end = torch.remainder(starts[:, -1] + within[:, -1, -1].double(), 2 * math.pi)
-            self._streaming_state = (f0[:, -1:].clone(), amp[:, -1:].clone(), end)
+        end = torch.remainder(starts[:, -1] + within[:, -1, -1].double(), 2 * math.pi)
 
         amp_s = amp_prev[:, :, None, :] + (amp - amp_prev)[:, :, None, :] * w[:, None]  # [B, N, hop, H]
         wave = (amp_s * torch.sin(phase[..., None] * self._harmonic_numbers(device))).sum(-1)  # [B, N, hop]
-        return wave.reshape(b, 1, n * self.hop).to(dtype)
+        return wave, (f0[:, -1:].clone(), amp[:, -1:].clone(), end)
 
 
 __all__ = ["HarmonicHead", "HarmonicControls", "PitchPredictor", "AMPLITUDE_OFFSET"]
