@@ -26,6 +26,8 @@ class CATASRConfig(PreTrainedConfig):
         ctc_upsample: positions per frame the CTC head emits (12.5 frames/s is below speech's ~15 characters/s).
         max_positions: longest audio + text sequence (12.5 frames per second of audio, one position per character).
         codec_name: the codec whose tokens this model reads (a preset name or folder).
+        codec_weights_id: the weights id of that codec's encoder and quantizer when the training codes were made
+            (`catcodec info`; recorded by the training task from the codes files); "" = not recorded, not checked.
     """
 
     model_type = "cat-asr"
@@ -45,6 +47,7 @@ class CATASRConfig(PreTrainedConfig):
     ctc_upsample: int = 3
     max_positions: int = 2048
     codec_name: str = "cat-small-16k"
+    codec_weights_id: str = ""
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):

@@ -22,6 +22,7 @@ import torch
 
 from catcodec import CATModel
 from catcodec.audio import AudioError, load_audio, validate_waveform
+from catcodec.codes_file import check_codec_weights
 from tts.text import CharTokenizer
 
 from .decoding import transcribe
@@ -40,6 +41,7 @@ class ASRPipeline:
                  max_piece_seconds: float = 20.0, batch_size: int = 8) -> None:
         if codec.config.num_quantizers < model.config.num_quantizers or codec.config.codebook_size != model.config.codebook_size:
             raise ValueError("the codec does not match the ASR model (codebooks or codebook size differ)")
+        check_codec_weights(codec, model.config.codec_weights_id, "the ASR model")
         if not max_piece_seconds > 0 or batch_size < 1:
             raise ValueError("max_piece_seconds must be > 0 and batch_size >= 1")
         self.model = model.eval()

@@ -21,7 +21,7 @@ from catcodec import CATModel
 from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher
 from training.task import Models, StepOutput, Task, register_task
 from tts.text import CharTokenizer
-from tts.training_task import CodesTextBatches, CodesTextDataset
+from tts.training_task import CodesTextBatches, CodesTextDataset, record_codec_weights
 
 from .configuration_asr import CATASRConfig
 from .decoding import transcribe
@@ -101,6 +101,7 @@ class ASRTask(CodesTextBatches, Task):
         train = CodesTextDataset(self.cfg["train_manifests"], k, cap, self.tokenizer)
         log.info("asr data: %d items (%d left out)", len(train), train.skipped)
         val = CodesTextDataset(self.cfg["val_manifests"], k, cap, self.tokenizer) if self.cfg["val_manifests"] else None
+        record_codec_weights(self.model_config, train, val)
         return train, val
 
     def training_step(self, models: Models, batch, step: int) -> StepOutput:

@@ -40,7 +40,10 @@ import numpy as np
 from .atomic import atomic_write
 from .messages import quote, reason
 
-__all__ = ["FORMAT_VERSION", "KEYS", "CodesFile", "CodesFileError", "check_codes_for_model", "read_codes", "write_codes"]
+__all__ = [
+    "FORMAT_VERSION", "KEYS", "CodesFile", "CodesFileError", "check_codec_weights", "check_codes_for_model", "read_codes",
+    "write_codes",
+]
 
 PathLike = Union[str, os.PathLike]
 
@@ -206,6 +209,18 @@ def read_codes(path: PathLike) -> CodesFile:
     if out.num_quantizers != codes.shape[0]:
         raise CodesFileError(f"{what}: num_quantizers is {out.num_quantizers} but 'codes' has {codes.shape[0]} rows")
     return out
+
+
+def check_codec_weights(codec, expected_weights_id: str, what: str) -> None:
+    """Refuse a codec whose encoder and quantizer differ from the ones `what` (e.g. "the TTS model") was trained
+    on: the same code values would mean other sounds. An empty `expected_weights_id` (not recorded) passes."""
+    actual = _weights_id(codec)
+    if expected_weights_id and actual and actual != expected_weights_id:
+        raise ValueError(
+            f"{what} was trained on the codes of codec weights {expected_weights_id}, but this codec's weights are "
+            f"{actual} (another version gives the same code values other meanings): pass the codec it was trained "
+            f"with, or train it again on codes from this one (catcodec tokenize re-encodes the data)"
+        )
 
 
 def check_codes_for_model(path: PathLike, codes_file: CodesFile, model, model_label: str) -> None:

@@ -50,6 +50,16 @@ def speech_like(seconds: float, seed: int) -> np.ndarray:
             + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
 
 
+def test_pipeline_refuses_a_codec_other_than_the_one_it_was_trained_on(folders):
+    codec = CATModel.from_pretrained(folders / "codec")
+    model = CATASRModel.from_pretrained(folders / "asr")
+    model.config.codec_weights_id = codec.codes_fingerprint()
+    ASRPipeline(model, codec)  # the codec it was trained on
+    torch.manual_seed(1)
+    with pytest.raises(ValueError, match=r"the ASR model was trained on the codes of codec weights .* but this codec's"):
+        ASRPipeline(model, CATModel(CATConfig(**CODEC)))
+
+
 def test_batch_of_different_lengths_equals_one_by_one(asr, tmp_path):
     waves = [speech_like(s, i) for i, s in enumerate((0.7, 0.25, 1.1))]
     path = tmp_path / "a.wav"

@@ -48,6 +48,19 @@ def test_pipeline_audio_and_streaming_match(folders):
     assert coarse.size % hop == 0
 
 
+def test_pipeline_refuses_a_codec_other_than_the_one_it_was_trained_on(folders, tmp_path):
+    codec = CATModel.from_pretrained(folders / "codec")
+    model = CATTTSModel.from_pretrained(folders / "tts")
+    model.config.codec_weights_id = codec.codes_fingerprint()
+    assert TTSPipeline(model, codec).codec is codec  # the codec it was trained on
+    torch.manual_seed(1)
+    other = CATModel(CATConfig(**CODEC))  # same shape, other weights: same code values, other sounds
+    with pytest.raises(ValueError, match=r"the TTS model was trained on the codes of codec weights .* but this codec's"):
+        TTSPipeline(model, other)
+    model.config.codec_weights_id = ""  # not recorded (models trained before it was): not checked
+    assert TTSPipeline(model, other).codec is other
+
+
 def test_pipeline_errors(folders, tmp_path):
     tts = TTSPipeline.from_pretrained(folders / "tts")
     with pytest.raises(TextError, match="empty"):

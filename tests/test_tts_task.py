@@ -52,9 +52,10 @@ def test_tts_task_trains_on_tokenized_manifest(tmp_path):
     assert np.isfinite(last["loss_model"]) and np.isfinite(last["val_loss"])
     saved = CATTTSModel.from_pretrained(tmp_path / "run" / "model")
     assert saved.config.num_quantizers == 4
+    assert saved.config.codec_weights_id == codec.codes_fingerprint() != ""  # which codec made the training codes
 
 
-def _codes_corpus(folder, clips):
+def _codes_corpus(folder, clips, weights_id: str = "0" * 16, name: str = "m"):
     """clips: (text, speaker, frames) -> a codes manifest with random 2-codebook codes."""
     from catcodec.codes_file import CodesFile, write_codes
 
@@ -62,9 +63,10 @@ def _codes_corpus(folder, clips):
     rows = []
     for i, (text, speaker, frames) in enumerate(clips):
         codes = rng.integers(0, 64, (2, frames)).astype(np.int16)
-        write_codes(folder / f"c{i}.npz", CodesFile(codes, frames * 1280, 16000, 2, "synthetic", "0" * 16))
-        rows.append({"audio": f"c{i}.wav", "text": text, "speaker": speaker, "codes": f"c{i}.npz", "num_frames": frames})
-    manifest = folder / "m.codes.jsonl"
+        write_codes(folder / f"{name}{i}.npz", CodesFile(codes, frames * 1280, 16000, 2, "synthetic", "0" * 16,
+                                                       weights_id=weights_id))
+        rows.append({"audio": f"c{i}.wav", "text": text, "speaker": speaker, "codes": f"{name}{i}.npz", "num_frames": frames})
+    manifest = folder / f"{name}.codes.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return manifest
 
@@ -93,3 +95,24 @@ def test_same_speaker_pairs_join_text_and_frames(tmp_path):
     again = CodesTextDataset([manifest], num_quantizers=2, max_frames=30)
     again.pair_same_speaker(1.0, max_frames=30, seed=0)
     assert again.partners == data.partners  # drawn from the seed: items depend on their index only
+
+
+def test_codes_of_different_codec_weights_are_refused(tmp_path):
+    import pytest
+
+    from tts.training_task import CodesTextDataset, record_codec_weights, same_codec_weights
+
+    a = _codes_corpus(tmp_path, [("one", "a", 5), ("two", "a", 6)], weights_id="a" * 16, name="a")
+    b = _codes_corpus(tmp_path, [("three", "b", 5)], weights_id="b" * 16, name="b")
+    unknown = _codes_corpus(tmp_path, [("four", "c", 5)], weights_id="", name="u")  # version-1 files record none
+    assert CodesTextDataset([a, unknown], num_quantizers=2, max_frames=30).codec_weights_id == "a" * 16
+    with pytest.raises(ValueError, match=r"different codec weights .*aaaa.*bbbb.*tokenize them again"):
+        CodesTextDataset([a, b], num_quantizers=2, max_frames=30)
+    train = CodesTextDataset([a], num_quantizers=2, max_frames=30)
+    val = CodesTextDataset([b], num_quantizers=2, max_frames=30)
+    config = type("Config", (), {"codec_weights_id": ""})()
+    with pytest.raises(ValueError, match=r"train_manifests: a+; val_manifests: b+"):
+        record_codec_weights(config, train, val)
+    record_codec_weights(config, train, None)
+    assert config.codec_weights_id == "a" * 16
+    assert same_codec_weights({"x": "", "y": ""}) == ""

@@ -21,6 +21,8 @@ class CATTTSConfig(PreTrainedConfig):
             1..num_quantizers) in input and loss, so that any K can be synthesised.
         max_positions: longest text + audio sequence (12.5 frames per second of audio).
         codec_name: the codec whose tokens this model reads and writes (a preset name or folder).
+        codec_weights_id: the weights id of that codec's encoder and quantizer when the training codes were made
+            (`catcodec info`; recorded by the training task from the codes files); "" = not recorded, not checked.
     """
 
     model_type = "cat-tts"
@@ -39,6 +41,7 @@ class CATTTSConfig(PreTrainedConfig):
     progressive_dropout: float = 0.5
     max_positions: int = 2048
     codec_name: str = "cat-small-16k"
+    codec_weights_id: str = ""
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):

@@ -20,6 +20,7 @@ import torch
 
 from catcodec import CATModel
 from catcodec.audio import load_audio
+from catcodec.codes_file import check_codec_weights
 from catcodec.streaming import StreamingDecoder
 from training.generation import SamplingConfig
 
@@ -35,6 +36,7 @@ class TTSPipeline:
     def __init__(self, model: CATTTSModel, codec: CATModel, tokenizer: CharTokenizer | None = None) -> None:
         if codec.config.num_quantizers < model.config.num_quantizers or codec.config.codebook_size != model.config.codebook_size:
             raise ValueError("the codec does not match the TTS model (codebooks or codebook size differ)")
+        check_codec_weights(codec, model.config.codec_weights_id, "the TTS model")
         self.model = model.eval()
         self.codec = codec.eval()
         self.tokenizer = tokenizer or CharTokenizer()

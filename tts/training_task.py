@@ -40,6 +40,16 @@ TASK_DEFAULTS: dict[str, Any] = {
 }
 
 
+def same_codec_weights(ids_of: dict[str, str]) -> str:
+    """The one codec weights id that made the codes of every named source ("" when none recorded one); refuses
+    sources tokenized by different codec weights, whose code values mean different sounds."""
+    known = {source: i for source, i in ids_of.items() if i}
+    if len(set(known.values())) > 1:
+        listed = "; ".join(f"{source}: {i}" for source, i in known.items())
+        raise ValueError(f"codes made by different codec weights ({listed}): tokenize them again with one codec")
+    return next(iter(known.values()), "")
+
+
 class CodesTextDataset(Dataset):
     """(character ids, codes [K, F]) pairs from codes manifests; only lines with a usable transcript."""
 
@@ -52,7 +62,10 @@ class CodesTextDataset(Dataset):
         self.speakers: list[str | None] = []
         self.partners: list[int | None] = []  # set by `pair_same_speaker`
         self.skipped = 0
+        self.codec_weights_id = ""  # of the codec that made the codes (one per manifest, all equal), "" if unknown
+        ids_of: dict[str, str] = {}
         for manifest in map(Path, manifests):
+            first = len(self.items)
             for line in manifest.read_text(encoding="utf-8").splitlines():
                 if not line.strip():
                     continue
@@ -68,9 +81,19 @@ class CodesTextDataset(Dataset):
                 self.items.append((ids, manifest.parent / row["codes"]))
                 self.frames.append(int(row["num_frames"]))
                 self.speakers.append(row.get("speaker"))
+            if len(self.items) > first:
+                ids_of[str(manifest)] = self._weights_id_of(self.items[first][1])
         if not self.items:
             raise ValueError(f"no usable (text, codes) items in {', '.join(map(str, manifests))}")
+        self.codec_weights_id = same_codec_weights(ids_of)
         self.partners = [None] * len(self.items)
+
+    @staticmethod
+    def _weights_id_of(path: Path) -> str:
+        try:
+            return read_codes(path).weights_id
+        except CodesFileError as exc:
+            raise RuntimeError(f"cached codes unreadable: {exc}; run catcodec tokenize again") from None
 
     def pair_same_speaker(self, prob: float, max_frames: int, seed: int) -> int:
         """Make a `prob` share of the items two clips of one speaker in a row ([text a, text b ; frames a,
@@ -147,6 +170,15 @@ class CodesTextBatches:
         return batch["codes"].shape[0]
 
 
+def record_codec_weights(model_config, train: CodesTextDataset, val: CodesTextDataset | None) -> None:
+    """Write into the model's config which codec weights made its training codes (saved with every export, and
+    checked by the pipelines), after making sure the validation codes come from the same codec."""
+    sources = {"train_manifests": train.codec_weights_id}
+    if val is not None:
+        sources["val_manifests"] = val.codec_weights_id
+    model_config.codec_weights_id = same_codec_weights(sources)
+
+
 @register_task("tts")
 class TTSTask(CodesTextBatches, Task):
     def __init__(self, config) -> None:
@@ -173,6 +205,7 @@ class TTSTask(CodesTextBatches, Task):
         paired = train.pair_same_speaker(self.cfg["pair_prob"], cap, self.config.seed) if self.cfg["pair_prob"] > 0 else 0
         log.info("tts data: %d items (%d left out, %d paired with a clip of the same speaker)", len(train), train.skipped, paired)
         val = CodesTextDataset(self.cfg["val_manifests"], k, cap) if self.cfg["val_manifests"] else None
+        record_codec_weights(self.model_config, train, val)
         return train, val
 
     def training_step(self, models: Models, batch, step: int) -> StepOutput:
@@ -201,4 +234,4 @@ class TTSTask(CodesTextBatches, Task):
         models.raw("model").save_pretrained(output_dir / "model")
 
 
-__all__ = ["TTSTask", "CodesTextBatches", "CodesTextDataset", "collate_tts"]
+__all__ = ["TTSTask", "CodesTextBatches", "CodesTextDataset", "collate_tts", "record_codec_weights", "same_codec_weights"]
