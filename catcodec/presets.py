@@ -16,7 +16,7 @@ DEFAULT_MODEL = "cat-small-16k"
 PRESETS: dict[str, dict] = {
     # 24 kHz, 240-sample patches: 100 -> 50 -> 25 -> 12.5 Hz; 12 + 12 + 12 + 32 layers a side.
     "cat-reference-24k": {},
-    # 16 kHz, 160-sample patches: 100 -> 50 -> 25 -> 12.5 Hz; 2 + 2 + 2 + 4 layers a side, about 24 M params.
+    # 16 kHz, 160-sample patches: 100 -> 50 -> 25 -> 12.5 Hz; 2 + 2 + 2 + 4 layers a side, about 25.6 M params.
     "cat-small-16k": dict(
         sampling_rate=16000,
         patch_size=160,
@@ -27,6 +27,8 @@ PRESETS: dict[str, dict] = {
         quantizer_dim=256,
         num_quantizers=32,
         output_head="istft",  # since v1 of the bundled weights; v0 used the reference's linear un-patch
+        num_harmonics=80,  # since v2: a harmonic branch beside the iSTFT head (catcodec/modules/harmonic_head.py)
+        pitch_input=True,  # since v2: causal pitch features beside each patch, so the codes carry the pitch
     ),
 }
 
