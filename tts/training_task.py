@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from catcodec import CATModel
-from catcodec.codes_file import CodesFileError, read_codes
+from catcodec.codes_file import CodesFile, CodesFileError, read_codes
 from training.data import BucketBatchSampler
 from training.task import Models, StepOutput, Task, register_task
 
@@ -38,6 +38,13 @@ TASK_DEFAULTS: dict[str, Any] = {
     "pair_prob": 0.0,  # share of training items that are two clips of one speaker in a row (voice prompting)
     "init_code_embeddings_from_codec": False,  # start code embeddings from the codec's code vectors
 }
+
+
+def _read_cached_codes(path: Path) -> CodesFile:
+    try:
+        return read_codes(path)
+    except CodesFileError as exc:
+        raise RuntimeError(f"cached codes unreadable: {exc}; run catcodec tokenize again") from None
 
 
 def same_codec_weights(ids_of: dict[str, str]) -> str:
@@ -82,18 +89,11 @@ class CodesTextDataset(Dataset):
                 self.frames.append(int(row["num_frames"]))
                 self.speakers.append(row.get("speaker"))
             if len(self.items) > first:
-                ids_of[str(manifest)] = self._weights_id_of(self.items[first][1])
+                ids_of[str(manifest)] = _read_cached_codes(self.items[first][1]).weights_id
         if not self.items:
             raise ValueError(f"no usable (text, codes) items in {', '.join(map(str, manifests))}")
         self.codec_weights_id = same_codec_weights(ids_of)
         self.partners = [None] * len(self.items)
-
-    @staticmethod
-    def _weights_id_of(path: Path) -> str:
-        try:
-            return read_codes(path).weights_id
-        except CodesFileError as exc:
-            raise RuntimeError(f"cached codes unreadable: {exc}; run catcodec tokenize again") from None
 
     def pair_same_speaker(self, prob: float, max_frames: int, seed: int) -> int:
         """Make a `prob` share of the items two clips of one speaker in a row ([text a, text b ; frames a,
@@ -125,10 +125,7 @@ class CodesTextDataset(Dataset):
 
     def _clip(self, i: int) -> tuple[list[int], np.ndarray]:
         ids, path = self.items[i]
-        try:
-            codes = read_codes(path).codes
-        except CodesFileError as exc:
-            raise RuntimeError(f"cached codes unreadable: {exc}; run catcodec tokenize again") from None
+        codes = _read_cached_codes(path).codes
         if codes.shape[0] < self.num_quantizers:
             raise RuntimeError(f"{path} has {codes.shape[0]} codebooks, the model needs {self.num_quantizers}")
         return ids, codes[: self.num_quantizers].astype(np.int64)
