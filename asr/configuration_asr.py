@@ -24,6 +24,9 @@ class CATASRConfig(PreTrainedConfig):
         ctc_weight: weight of an auxiliary CTC loss on the audio positions (0: no CTC head). Joint CTC/attention
             training (Watanabe et al., 2017) teaches the decoder to read the frames in order much sooner.
         ctc_upsample: positions per frame the CTC head emits (12.5 frames/s is below speech's ~15 characters/s).
+        audio_encoder_layers: bidirectional Transformer layers over the frames alone before the decoder (0: none,
+            the frames go straight into the causal decoder). Each frame's state then sees the frames after it too,
+            as a phone's identity often needs; the CTC head reads these states when they exist.
         max_positions: longest audio + text sequence (12.5 frames per second of audio, one position per character).
         codec_name: the codec whose tokens this model reads (a preset name or folder).
         codec_weights_id: the weights id of that codec's encoder and quantizer when the training codes were made
@@ -45,6 +48,7 @@ class CATASRConfig(PreTrainedConfig):
     level_mask_prob: float = 0.1
     ctc_weight: float = 0.0
     ctc_upsample: int = 3
+    audio_encoder_layers: int = 0
     max_positions: int = 2048
     codec_name: str = "cat-small-16k"
     codec_weights_id: str = ""
@@ -59,6 +63,8 @@ class CATASRConfig(PreTrainedConfig):
                 raise ValueError(f"CATASRConfig.{name} must be in [0, 1], got {getattr(self, name)}")
         if self.ctc_weight < 0 or self.ctc_upsample < 1:
             raise ValueError("CATASRConfig.ctc_weight must be >= 0 and ctc_upsample >= 1")
+        if self.audio_encoder_layers < 0:
+            raise ValueError(f"CATASRConfig.audio_encoder_layers must be >= 0, got {self.audio_encoder_layers}")
         if self.time_mask_count < 0 or self.time_mask_max_frames < 0:
             raise ValueError("CATASRConfig.time_mask_count and time_mask_max_frames must be >= 0")
         if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:

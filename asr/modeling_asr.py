@@ -9,6 +9,9 @@ one model reads any 1..num_quantizers; SpecAugment-like masks (spans of frames r
 embedding, finer codebooks dropped in random frames) keep it from leaning on any one frame or level. With
 `ctc_weight` > 0 an auxiliary CTC head on the audio positions (training only; decoding stays autoregressive)
 makes the frames' states spell the transcript in order, which teaches a small model to read much sooner.
+With `audio_encoder_layers` > 0 the frames first pass a bidirectional Transformer of their own (an
+encoder-decoder in all but name): offline transcription does not need causality, and the CTC head reads
+those states.
 """
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ class CATASRModel(CATASRPreTrainedModel):
         self.mask_embed = nn.Parameter(torch.zeros(c.hidden_size))
         self.text_embed = nn.Embedding(c.text_vocab_size, c.hidden_size)
         self.decoder = embeddings_llama(c.hidden_size, c.num_layers, c.num_heads, c.intermediate_size, c.max_positions)
+        self.audio_encoder = (
+            embeddings_llama(c.hidden_size, c.audio_encoder_layers, c.num_heads, c.intermediate_size, c.max_positions)
+            if c.audio_encoder_layers > 0 else None
+        )
         self.lm_head = nn.Linear(c.hidden_size, c.text_vocab_size, bias=False)
         if c.ctc_weight > 0:  # each frame's state -> ctc_upsample positions -> characters (blank = padding id 0)
             self.ctc_upsample = nn.Linear(c.hidden_size, c.ctc_upsample * c.hidden_size)
@@ -87,9 +94,20 @@ class CATASRModel(CATASRPreTrainedModel):
         keep = torch.arange(k, device=codes.device)[None, :, None] < levels[:, None, :]  # [B, K', F]
         return (emb * keep[..., None].to(emb.dtype)).sum(dim=1)
 
+    def encode_frames(self, frames: torch.Tensor, frame_lengths: torch.Tensor) -> torch.Tensor:
+        """frames [B, F, H] -> [B, F, H] through the bidirectional audio encoder (identity without one).
+
+        Each item attends to its own first frame_lengths[i] frames only, so padding changes nothing."""
+        if self.audio_encoder is None:
+            return frames
+        b, f, _ = frames.shape
+        valid = torch.arange(f, device=frames.device)[None] < frame_lengths.to(frames.device)[:, None]  # [B, F]
+        mask = valid[:, None, None, :].expand(b, 1, f, f)  # 4-D: transformers uses it as given (no causal part)
+        return self.audio_encoder(inputs_embeds=frames, attention_mask=mask).last_hidden_state
+
     def prompt_embeddings(self, codes: torch.Tensor, frame_lengths: torch.Tensor, num_quantizers: int) -> list[torch.Tensor]:
-        """What decoding starts from: per item [frames + 1, H], its frames' embeddings then BOS's."""
-        frames = self.frame_embedding(codes[:, :num_quantizers], num_quantizers)
+        """What decoding starts from: per item [frames + 1, H], its (encoded) frames' embeddings then BOS's."""
+        frames = self.encode_frames(self.frame_embedding(codes[:, :num_quantizers], num_quantizers), frame_lengths)
         bos = self.text_embed.weight[BOS][None]
         return [torch.cat([frames[i, : int(n)], bos]) for i, n in enumerate(frame_lengths)]
 
@@ -146,6 +164,7 @@ class CATASRModel(CATASRPreTrainedModel):
             frames = torch.where(masked[..., None], self.mask_embed.to(frames.dtype), frames)
         else:
             frames = self.frame_embedding(codes, levels)
+        frames = self.encode_frames(frames, frame_lengths)
         text = self.text_embed(text_ids)
         rows, labels = [], []
         for i in range(b):
@@ -165,7 +184,8 @@ class CATASRModel(CATASRPreTrainedModel):
         loss = F.cross_entropy(logits.float(), targets)
         ctc = None
         if self.config.ctc_weight > 0:
-            ctc = self.ctc_loss(hidden, frame_lengths, text_ids, text_lengths)
+            audio_states = hidden if self.audio_encoder is None else frames  # frames: the encoder's output
+            ctc = self.ctc_loss(audio_states, frame_lengths, text_ids, text_lengths)
             loss = loss + self.config.ctc_weight * ctc
         return CATASROutput(
             loss=loss,
@@ -177,8 +197,9 @@ class CATASRModel(CATASRPreTrainedModel):
 
     def ctc_loss(self, hidden: torch.Tensor, frame_lengths: torch.Tensor, text_ids: torch.Tensor,
                  text_lengths: torch.Tensor) -> torch.Tensor:
-        """CTC of the transcript (characters between BOS and EOS) from the audio positions' last hidden states
-        (positions 0..frames-1 of each row), each frame emitting `ctc_upsample` positions."""
+        """CTC of the transcript (characters between BOS and EOS) from the audio positions' states (the decoder's
+        last hidden states at positions 0..frames-1, or the audio encoder's output), each frame emitting
+        `ctc_upsample` positions."""
         u, f = self.config.ctc_upsample, int(frame_lengths.max())
         b, _, h = hidden.shape
         up = F.gelu(self.ctc_upsample(hidden[:, :f])).reshape(b, f * u, h)

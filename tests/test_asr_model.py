@@ -221,3 +221,37 @@ def test_code_embeddings_can_start_from_the_codec_code_vectors():
     assert model.code_embed.weight.std().item() == pytest.approx(model.config.initializer_range, rel=0.05)
     with pytest.raises(ValueError, match="code vectors"):
         model.init_code_embeddings(vectors[:2])
+
+
+def test_audio_encoder_is_bidirectional_padding_free_and_decodes_batched_as_alone():
+    model = tiny(audio_encoder_layers=2, ctc_weight=0.5).eval()
+    assert sum(p.numel() for p in model.audio_encoder.parameters()) > 0
+    g = torch.Generator().manual_seed(5)
+    frames = torch.randn(2, 9, 32, generator=g)
+    lengths = torch.tensor([9, 5])
+    out = model.encode_frames(frames, lengths)
+    # bidirectional: the last frame moves the first frame's state (a causal stack could not)
+    later = frames.clone()
+    later[0, 8] += 1.0
+    assert (model.encode_frames(later, lengths)[0, 0] - out[0, 0]).abs().max() > 1e-3
+    # padding: item 1 alone (5 frames) equals its row in the batch, whatever the padding holds
+    alone = model.encode_frames(frames[1:, :5], torch.tensor([5]))
+    assert torch.allclose(alone[0], out[1, :5], atol=1e-5)
+    noisy = frames.clone()
+    noisy[1, 5:] = 100.0
+    assert torch.allclose(model.encode_frames(noisy, lengths)[1, :5], out[1, :5], atol=1e-5)
+    # the whole model: each item alone gives the batch's logits, CTC reads the encoder, decoding batched == alone
+    b = batch()
+    full = model(**b)
+    assert full.ctc_loss is not None and torch.isfinite(full.loss)
+    lt = int(b["text_lengths"][1])
+    one = model(codes=b["codes"][1:, :, :5], frame_lengths=torch.tensor([5]), text_ids=b["text_ids"][1:, :lt],
+                text_lengths=torch.tensor([lt]))
+    assert torch.allclose(one.logits, full.logits[-(lt - 1):], atol=1e-4)
+    items = [torch.randint(0, SIZE, (K, f), generator=g) for f in (12, 3, 7)]
+    assert transcribe_ids(model, items, beam=1) == [transcribe_ids(model, [x], beam=1)[0] for x in items]
+
+
+def test_audio_encoder_layers_must_not_be_negative():
+    with pytest.raises(ValueError, match="audio_encoder_layers"):
+        tiny(audio_encoder_layers=-1)
