@@ -36,9 +36,13 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
 
 def preset_config(name: str, **overrides) -> CATConfig:
-    """The `CATConfig` of a preset, with optional field overrides."""
+    """The `CATConfig` of a preset, with optional field overrides (unknown fields are refused: a misspelt one
+    would otherwise be kept as a stray attribute and the preset's value used without a word)."""
     if name not in PRESETS:
         raise KeyError(f"unknown preset '{name}'; known: {', '.join(PRESETS)}")
+    unknown = set(overrides) - set(CATConfig().to_dict())
+    if unknown:
+        raise ValueError(f"unknown CATConfig field(s) {', '.join(sorted(unknown))} in the overrides of preset '{name}'")
     return CATConfig(**{**PRESETS[name], **overrides})
 
 

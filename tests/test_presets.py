@@ -58,6 +58,8 @@ def test_preset_overrides():
     assert cfg.num_quantizers == 4 and cfg.bitrate() == 500.0
     with pytest.raises(KeyError, match="cat-small-16k"):
         preset_config("cat-huge")
+    with pytest.raises(ValueError, match=r"unknown CATConfig field\(s\) num_harmonic in"):
+        preset_config("cat-small-16k", num_harmonic=0)  # misspelt: would silently keep the preset's 80
 
 
 def test_load_preset_by_name_offline():
