@@ -67,6 +67,12 @@ def _weights_id(model) -> str:
     return fingerprint() if callable(fingerprint) else ""
 
 
+def _other_weights(model, expected_weights_id: str) -> str | None:
+    """`model`'s weights id when both it and `expected_weights_id` are known and differ, else None."""
+    actual = _weights_id(model)
+    return actual if expected_weights_id and actual and actual != expected_weights_id else None
+
+
 def _codes_dtype(codebook_size: int) -> np.dtype:
     """The integer type codes of a codebook this size are stored as: int16 when it holds them, else int32."""
     return np.dtype(np.int16) if codebook_size <= np.iinfo(np.int16).max + 1 else np.dtype(np.int32)
@@ -214,8 +220,8 @@ def read_codes(path: PathLike) -> CodesFile:
 def check_codec_weights(codec, expected_weights_id: str, what: str) -> None:
     """Refuse a codec whose encoder and quantizer differ from the ones `what` (e.g. "the TTS model") was trained
     on: the same code values would mean other sounds. An empty `expected_weights_id` (not recorded) passes."""
-    actual = _weights_id(codec)
-    if expected_weights_id and actual and actual != expected_weights_id:
+    actual = _other_weights(codec, expected_weights_id)
+    if actual is not None:
         raise ValueError(
             f"{what} was trained on the codes of codec weights {expected_weights_id}, but this codec's weights are "
             f"{actual} (another version gives the same code values other meanings): pass the codec it was trained "
@@ -235,8 +241,8 @@ def check_codes_for_model(path: PathLike, codes_file: CodesFile, model, model_la
             f"{_q(path)} was made by model {_q(codes_file.model_name)} (config {codes_file.config_hash}), not by "
             f"{_q(model_label)} (config {ours}): pass --model {codes_file.model_name}"
         )
-    weights = _weights_id(model)
-    if codes_file.weights_id and weights and codes_file.weights_id != weights:
+    weights = _other_weights(model, codes_file.weights_id)
+    if weights is not None:
         raise CodesFileError(
             f"{_q(path)} was made by other weights ({_q(codes_file.model_name)}, weights {codes_file.weights_id}) than "
             f"{_q(model_label)}'s (weights {weights}), whose codebooks mean other things: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -98,8 +99,6 @@ def test_same_speaker_pairs_join_text_and_frames(tmp_path):
 
 
 def test_codes_of_different_codec_weights_are_refused(tmp_path):
-    import pytest
-
     from tts.training_task import CodesTextDataset, record_codec_weights, same_codec_weights
 
     a = _codes_corpus(tmp_path, [("one", "a", 5), ("two", "a", 6)], weights_id="a" * 16, name="a")
