@@ -9,27 +9,7 @@ from training.generation import SamplingConfig
 from tts.configuration_tts import CATTTSConfig
 from tts.generation import generate_codes, iter_frames
 from tts.modeling_tts import CATTTSModel
-from tts.text import CharTokenizer
-
-TOK = CharTokenizer()
-
-
-def tiny_config(**kw) -> CATTTSConfig:
-    base = dict(num_quantizers=3, codebook_size=16, hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128,
-                depth_hidden_size=32, depth_num_layers=1, depth_num_heads=2, depth_intermediate_size=64,
-                max_positions=256, text_vocab_size=TOK.vocab_size)
-    base.update(kw)
-    return CATTTSConfig(**base)
-
-
-def batch(texts: list[str], frames: list[int], k: int = 3, size: int = 16, seed: int = 0):
-    g = torch.Generator().manual_seed(seed)
-    ids = [torch.tensor(TOK.encode(t)) for t in texts]
-    text = torch.zeros(len(ids), max(len(i) for i in ids), dtype=torch.long)
-    for r, i in enumerate(ids):
-        text[r, : len(i)] = i
-    codes = torch.randint(0, size, (len(ids), k, max(frames)), generator=g)
-    return text, torch.tensor([len(i) for i in ids]), codes, torch.tensor(frames)
+from helpers.tiny_tts import TOK, batch, tiny_config  # noqa: E402  (shared tiny TTS)
 
 
 def test_forward_shapes_and_loss():

@@ -43,7 +43,7 @@ def test_tts_task_trains_on_tokenized_manifest(tmp_path):
         optimizers={"model": OptimizerConfig(lr=1e-3)}, schedule=ScheduleConfig(warmup_steps=1),
         task={"model": {"num_quantizers": 4, "codebook_size": 64, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
                         "intermediate_size": 64, "depth_hidden_size": 32, "depth_num_layers": 1, "depth_num_heads": 2,
-                        "depth_intermediate_size": 64, "max_positions": 128},
+                        "depth_intermediate_size": 64, "max_positions": 128, "guided_attention_weight": 1.0},
               "train_manifests": [str(report.manifest)], "val_manifests": [str(report.manifest)]},
     )
     trainer = Trainer(config, get_task("tts")(config))
@@ -51,6 +51,8 @@ def test_tts_task_trains_on_tokenized_manifest(tmp_path):
     assert trainer.train_set.skipped == 2
     last = trainer.fit()
     assert np.isfinite(last["loss_model"]) and np.isfinite(last["val_loss"])
+    assert 0.0 < last["attention_penalty"] < 1.0  # guided attention: logged in training ...
+    assert 0.0 < last["val_attention_penalty"] < 1.0  # ... and measured at validation
     saved = CATTTSModel.from_pretrained(tmp_path / "run" / "model")
     assert saved.config.num_quantizers == 4
     assert saved.config.codec_weights_id == codec.codes_fingerprint() != ""  # which codec made the training codes

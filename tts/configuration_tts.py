@@ -23,6 +23,9 @@ class CATTTSConfig(PreTrainedConfig):
         codec_name: the codec whose tokens this model reads and writes (a preset name or folder).
         codec_weights_id: the weights id of that codec's encoder and quantizer when the training codes were made
             (`catcodec info`; recorded by the training task from the codes files); "" = not recorded, not checked.
+        guided_attention_weight: weight of the guided attention loss (`tts.alignment`): frames' attention to the
+            text is pushed towards the diagonal while training; 0 = off (attention runs in the faster kernel).
+        guided_attention_sigma: width of that diagonal, as a share of the text and audio lengths.
     """
 
     model_type = "cat-tts"
@@ -43,6 +46,8 @@ class CATTTSConfig(PreTrainedConfig):
     codec_name: str = "cat-small-16k"
     codec_weights_id: str = ""
     initializer_range: float = 0.02
+    guided_attention_weight: float = 0.0
+    guided_attention_sigma: float = 0.2
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -50,6 +55,9 @@ class CATTTSConfig(PreTrainedConfig):
             raise ValueError(f"CATTTSConfig.num_quantizers must be >= 1, got {self.num_quantizers}")
         if not 0.0 <= self.progressive_dropout <= 1.0:
             raise ValueError(f"CATTTSConfig.progressive_dropout must be in [0, 1], got {self.progressive_dropout}")
+        if self.guided_attention_weight < 0 or self.guided_attention_sigma <= 0:
+            raise ValueError("CATTTSConfig.guided_attention_weight must be >= 0 and guided_attention_sigma > 0, got "
+                             f"{self.guided_attention_weight} and {self.guided_attention_sigma}")
         for width, heads, name in ((self.hidden_size, self.num_heads, ""), (self.depth_hidden_size, self.depth_num_heads, "depth_")):
             if width % heads or (width // heads) % 2:
                 raise ValueError(f"CATTTSConfig.{name}hidden_size {width} must split into {name}num_heads {heads} even heads")

@@ -21,6 +21,7 @@ from transformers.utils import ModelOutput
 
 from catcodec.code_vectors import project_code_vectors
 
+from .alignment import eager_attention, guided_attention_loss
 from .configuration_tts import CATTTSConfig
 
 IGNORE = -100
@@ -49,6 +50,8 @@ class CATTTSOutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     loss_per_level: torch.FloatTensor | None = None  # [K] mean cross-entropy of each codebook
     logits: list[torch.FloatTensor] | None = None  # per level [N, classes] over the predicted frames
+    attention_penalty: torch.FloatTensor | None = None  # off-diagonal share of frames' text attention (tts.alignment)
+    attentions: tuple[torch.FloatTensor, ...] | None = None  # temporal model, per layer [B, heads, L, L]
 
 
 class LocalFP32Loading:
@@ -156,15 +159,27 @@ class CATTTSModel(CATTTSPreTrainedModel):
         codes: torch.LongTensor,
         frame_lengths: torch.LongTensor,
         levels: torch.LongTensor | None = None,
+        output_attentions: bool = False,
     ) -> CATTTSOutput:
-        """Teacher-forced loss. text_ids [B, Lt] and codes [B, K, F] right-padded; levels [B] codebooks kept."""
+        """Teacher-forced loss. text_ids [B, Lt] and codes [B, K, F] right-padded; levels [B] codebooks kept.
+
+        In training with `guided_attention_weight` > 0 the loss adds the guided attention penalty; with
+        `output_attentions` the output carries the temporal model's attention weights and that penalty."""
         c = self.config
         if codes.shape[1] != c.num_quantizers:
             raise ValueError(f"codes must have {c.num_quantizers} codebooks, got {codes.shape[1]}")
         b = text_ids.shape[0]
         levels = self.sample_levels(b, text_ids.device) if levels is None else levels.to(text_ids.device)
         x, mask, starts = self._sequences(text_ids, text_lengths, codes, frame_lengths, levels)
-        hidden = self.temporal(inputs_embeds=x, attention_mask=mask).last_hidden_state
+        guided = self.training and c.guided_attention_weight > 0
+        penalty = None
+        if guided or output_attentions:
+            with eager_attention(self.temporal):
+                temporal = self.temporal(inputs_embeds=x, attention_mask=mask, output_attentions=True)
+            penalty = guided_attention_loss(temporal.attentions, starts, frame_lengths, c.guided_attention_sigma)
+        else:
+            temporal = self.temporal(inputs_embeds=x, attention_mask=mask)
+        hidden = temporal.last_hidden_state
         contexts, targets, item_levels = [], [], []
         for i in range(b):
             lf = int(frame_lengths[i])
@@ -184,7 +199,12 @@ class CATTTSModel(CATTTSPreTrainedModel):
             loss_k = F.cross_entropy(lg.float(), y, ignore_index=IGNORE, reduction="sum")
             per_level.append(loss_k / max(valid, 1))
             total, count = total + loss_k, count + valid
-        return CATTTSOutput(loss=total / max(count, 1), loss_per_level=torch.stack(per_level).detach(), logits=logits)
+        loss = total / max(count, 1)
+        if guided:
+            loss = loss + c.guided_attention_weight * penalty
+        return CATTTSOutput(loss=loss, loss_per_level=torch.stack(per_level).detach(), logits=logits,
+                            attention_penalty=None if penalty is None else penalty.detach(),
+                            attentions=temporal.attentions if output_attentions else None)
 
 
 __all__ = ["CATTTSModel", "CATTTSOutput", "CATTTSPreTrainedModel"]

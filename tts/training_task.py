@@ -209,6 +209,8 @@ class TTSTask(CodesTextBatches, Task):
         device = next(models.raw("model").parameters()).device
         out = models["model"](**{k: v.to(device) for k, v in batch.items()})
         logs = {f"loss_q{k + 1}": float(v) for k, v in enumerate(out.loss_per_level.tolist()) if k in (0, 1)}
+        if out.attention_penalty is not None:
+            logs["attention_penalty"] = float(out.attention_penalty)
         return StepOutput({"model": out.loss}, logs)
 
     @torch.no_grad()
@@ -216,16 +218,20 @@ class TTSTask(CodesTextBatches, Task):
         model = models.raw("model")
         device = next(model.parameters()).device
         k = model.config.num_quantizers
-        total, per_level, n = 0.0, torch.zeros(k), 0
+        total, per_level, penalty, n = 0.0, torch.zeros(k), 0.0, 0
         for batch in batches:
             levels = torch.full((batch["text_ids"].shape[0],), k)
-            out = model(**{key: v.to(device) for key, v in batch.items()}, levels=levels.to(device))
+            # attention weights too: how far the frames' text attention is from a monotonic alignment, a sign of
+            # whether the model has learnt which character it is speaking (guided or not)
+            out = model(**{key: v.to(device) for key, v in batch.items()}, levels=levels.to(device), output_attentions=True)
             total += float(out.loss)
             per_level += out.loss_per_level.cpu()
+            penalty += float(out.attention_penalty)
             n += 1
         if n == 0:
             return {}
-        return {"loss": total / n, **{f"loss_q{i + 1}": float(v) / n for i, v in enumerate(per_level) if i in (0, k - 1)}}
+        return {"loss": total / n, **{f"loss_q{i + 1}": float(v) / n for i, v in enumerate(per_level) if i in (0, k - 1)},
+                "attention_penalty": penalty / n}
 
     def on_save(self, models: Models, output_dir: Path, step: int) -> None:
         models.raw("model").save_pretrained(output_dir / "model")

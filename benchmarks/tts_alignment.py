@@ -1,0 +1,88 @@
+"""Has a CAT-TTS model learnt which character each frame speaks? Two figures and a plot, on held-out items.
+
+    python benchmarks/tts_alignment.py --model runs/tts_small_cpu/model [--manifest data/synth_tts/val.codes.jsonl]
+        [--items 16] [--plot alignment.png] [--threads 1]
+
+- text gain: the first codebook's held-out loss with each item's own transcript and with another item's
+  transcript (same codes). A model that reads the text scores clearly better with its own; equal losses mean
+  it speaks from the audio context alone (babble).
+- attention penalty per layer: the share of the frames' attention to the text that lies off the diagonal
+  (`tts.alignment.guided_attention_loss`; about 0.4-0.6 for attention spread evenly, near 0 for a clean
+  monotonic alignment).
+- the plot: frames (x) against characters (y) for the first item, one panel per layer (mean over heads).
+Not a test: a diagnostic for training runs (guided attention or not).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from tts.alignment import diagonal_penalty, frame_text_attention
+from tts.modeling_tts import CATTTSModel
+from tts.training_task import CodesTextDataset, collate_tts
+
+
+def plot(maps: torch.Tensor, text: str, path: Path) -> None:
+    """maps [layers, heads, frames + 1, characters] of one item -> one panel per layer (mean over heads)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = maps.shape[0]
+    fig, axes = plt.subplots(1, layers, figsize=(3.2 * layers, 3.4), squeeze=False)
+    for layer, ax in enumerate(axes[0]):
+        ax.imshow(maps[layer].mean(0).t().numpy(), origin="lower", aspect="auto", cmap="magma")
+        ax.set_title(f"layer {layer}", fontsize=9)
+        ax.set_xlabel("frame")
+        if layer == 0:
+            ax.set_ylabel("character")
+    fig.suptitle(f"frames' attention to the text: {text[:70]!r}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="a CAT-TTS folder (a run's model/ is written at every checkpoint)")
+    ap.add_argument("--manifest", type=Path, default=Path("data/synth_tts/val.codes.jsonl"))
+    ap.add_argument("--items", type=int, default=16)
+    ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    model = CATTTSModel.from_pretrained(args.model).eval()
+    k = model.config.num_quantizers
+    data = CodesTextDataset([args.manifest], k, max_frames=model.config.max_positions // 2)
+    picks = torch.linspace(0, len(data) - 1, min(args.items, len(data))).round().long().tolist()
+    batch = collate_tts([data[i] for i in picks])
+    levels = torch.full((len(picks),), k)
+    with torch.no_grad():
+        own = model(**batch, levels=levels, output_attentions=True)
+        shift = [(i + 1) % len(picks) for i in range(len(picks))]  # each item gets its neighbour's transcript
+        other = model(batch["text_ids"][shift], batch["text_lengths"][shift], batch["codes"], batch["frame_lengths"],
+                      levels=levels)
+    per_layer = []
+    maps = frame_text_attention(own.attentions, batch["text_lengths"].tolist(), batch["frame_lengths"].tolist())
+    for layer in range(len(own.attentions)):
+        shares = [float((m[layer] * diagonal_penalty(m.shape[-2], m.shape[-1], model.config.guided_attention_sigma)).sum(-1).mean())
+                  for m in maps]
+        per_layer.append(sum(shares) / len(shares))
+    q1_own, q1_other = float(own.loss_per_level[0]), float(other.loss_per_level[0])
+    print(f"{args.model}: {len(picks)} held-out items of {args.manifest}")
+    print(f"first-codebook loss with its own transcript {q1_own:.3f}, with another's {q1_other:.3f}: "
+          f"text gain {q1_other - q1_own:+.3f} nats")
+    print("attention penalty per layer: " + " / ".join(f"{p:.3f}" for p in per_layer)
+          + f" (mean {float(own.attention_penalty):.3f})")
+    if args.plot is not None:
+        text = "".join(data.tokenizer.decode(data.items[picks[0]][0]))
+        plot(maps[0], text, args.plot)
+
+
+if __name__ == "__main__":
+    main()

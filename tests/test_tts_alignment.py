@@ -1,0 +1,104 @@
+"""Guided attention for CAT-TTS: the diagonal prior, the loss on known attention maps, the model's eager path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tts.alignment import diagonal_penalty, eager_attention, frame_text_attention, guided_attention_loss
+from tts.modeling_tts import CATTTSModel
+
+from helpers.tiny_tts import batch, tiny_config  # noqa: E402  (shared tiny TTS)
+
+
+def one_layer_attention(rows: list[torch.Tensor], starts: list[int], length: int) -> list[torch.Tensor]:
+    """Attention weights [B, 1 head, L, L] whose frame rows (from each item's start) are the given maps."""
+    att = torch.zeros(len(rows), 1, length, length)
+    for i, (r, s) in enumerate(zip(rows, starts)):
+        att[i, 0, s : s + r.shape[0], : r.shape[1]] = r
+    return [att]
+
+
+def test_diagonal_penalty_is_zero_near_the_diagonal_and_near_one_far_off():
+    w = diagonal_penalty(10, 20, sigma=0.2)
+    assert w.shape == (10, 20)
+    assert float(w[0, 0]) < 0.01 and float(w[9, 19]) < 0.01 and float(w[5, 10]) < 0.01
+    assert float(w[0, 19]) > 0.99 and float(w[9, 0]) > 0.99
+    assert torch.all(w >= 0) and torch.all(w <= 1)
+    with pytest.raises(ValueError, match="at least one frame"):
+        diagonal_penalty(0, 5, 0.2)
+
+
+def test_guided_loss_small_on_the_diagonal_large_off_it_and_zero_on_audio():
+    frames, chars = 12, 30  # frames + 1 rows (start of audio and every frame)
+    rows = frames + 1
+    diagonal = torch.zeros(rows, chars)
+    diagonal[torch.arange(rows), (torch.arange(rows) * chars) // rows] = 1.0
+    anti = diagonal.flip(0)
+    on_audio = torch.zeros(rows, chars)  # all attention on earlier frames: nothing on the text
+    length = chars + rows
+    loss_diag = guided_attention_loss(one_layer_attention([diagonal], [chars], length), [chars], [frames])
+    loss_anti = guided_attention_loss(one_layer_attention([anti], [chars], length), [chars], [frames])
+    loss_audio = guided_attention_loss(one_layer_attention([on_audio], [chars], length), [chars], [frames])
+    assert float(loss_diag) < 0.05
+    assert float(loss_anti) > 0.5
+    assert float(loss_audio) == 0.0
+
+
+def test_frame_text_attention_cuts_each_items_block():
+    att = torch.arange(2 * 3 * 9 * 9, dtype=torch.float32).reshape(2, 3, 9, 9)
+    maps = frame_text_attention([att, att + 1], starts=[4, 2], frame_lengths=[3, 5])
+    assert [tuple(m.shape) for m in maps] == [(2, 3, 4, 4), (2, 3, 6, 2)]
+    assert torch.equal(maps[1][1], att[1, :, 2:8, :2] + 1)
+
+
+def test_eager_attention_is_restored_even_after_an_error():
+    model = CATTTSModel(tiny_config())
+    kernel = model.temporal.config._attn_implementation
+    with pytest.raises(RuntimeError):
+        with eager_attention(model.temporal):
+            assert model.temporal.config._attn_implementation == "eager"
+            raise RuntimeError("boom")
+    assert model.temporal.config._attn_implementation == kernel
+
+
+def test_attentions_do_not_change_the_loss_and_guided_training_adds_the_penalty():
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config(guided_attention_weight=2.0))
+    text, tl, codes, fl = batch(["hello there", "hi"], [7, 4])
+    levels = torch.tensor([3, 3])
+    model.eval()
+    plain = model(text, tl, codes, fl, levels)
+    watched = model(text, tl, codes, fl, levels, output_attentions=True)
+    assert plain.attention_penalty is None and plain.attentions is None
+    assert torch.allclose(plain.loss, watched.loss, atol=1e-5)  # eval: the loss is the next-frame loss only
+    assert len(watched.attentions) == 2 and watched.attentions[0].shape[:2] == (2, 2)
+    assert 0.0 < float(watched.attention_penalty) < 1.0
+    model.train()  # no dropout in these Transformers; levels fixed: the same next-frame loss, plus the penalty
+    trained = model(text, tl, codes, fl, levels)
+    assert torch.allclose(trained.loss, watched.loss + 2.0 * watched.attention_penalty, atol=1e-5)
+
+
+def test_guided_loss_teaches_a_diagonal_alignment():
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config(guided_attention_weight=20.0)).train()
+    text, tl, codes, fl = batch(["the quick brown fox jumps", "over the lazy dog"], [12, 9])
+    levels = torch.tensor([3, 3])
+    with torch.no_grad():
+        before = float(model.eval()(text, tl, codes, fl, levels, output_attentions=True).attention_penalty)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(40):
+        opt.zero_grad()
+        model(text, tl, codes, fl, levels).loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = float(model.eval()(text, tl, codes, fl, levels, output_attentions=True).attention_penalty)
+    assert after < 0.5 * before, (before, after)
+
+
+def test_guided_attention_config_is_checked():
+    with pytest.raises(ValueError, match="guided_attention"):
+        tiny_config(guided_attention_weight=-1.0)
+    with pytest.raises(ValueError, match="guided_attention"):
+        tiny_config(guided_attention_sigma=0.0)

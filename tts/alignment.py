@@ -1,0 +1,63 @@
+"""Where CAT-TTS's frames look in the text: the frames-to-text attention maps, a diagonal prior over them, and
+the guided attention loss built on it (Tachibana et al. 2017, "DCTTS"), which makes a small model learn the
+monotonic text-to-speech alignment in far fewer steps than from the next-frame loss alone.
+
+A decoder-only TTS must discover by itself that frame t speaks roughly character t * N / T; until it does, its
+output is babble. The penalty is the share of each frame's attention to the text that falls far from that
+diagonal, so attending to earlier audio or to the right characters costs nothing.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+from transformers import PreTrainedModel
+
+
+@contextmanager
+def eager_attention(model: PreTrainedModel) -> Iterator[None]:
+    """Run a transformers model with the eager attention kernel (the one that can return attention weights)
+    inside the block, and with its own kernel again after it."""
+    before = model.config._attn_implementation
+    model.config._attn_implementation = "eager"
+    try:
+        yield
+    finally:
+        model.config._attn_implementation = before
+
+
+def diagonal_penalty(num_frames: int, num_chars: int, sigma: float, device: torch.device | None = None) -> torch.Tensor:
+    """[num_frames, num_chars] weights 1 - exp(-(n/N - t/T)^2 / 2 sigma^2): 0 on the diagonal, near 1 far off it."""
+    if num_frames < 1 or num_chars < 1:
+        raise ValueError(f"need at least one frame and one character, got {num_frames} and {num_chars}")
+    t = (torch.arange(num_frames, device=device, dtype=torch.float32) + 0.5) / num_frames
+    n = (torch.arange(num_chars, device=device, dtype=torch.float32) + 0.5) / num_chars
+    return 1.0 - torch.exp(-((n[None, :] - t[:, None]) ** 2) / (2.0 * sigma**2))
+
+
+def frame_text_attention(attentions: Sequence[torch.Tensor], starts: Sequence[int],
+                         frame_lengths: Sequence[int]) -> list[torch.Tensor]:
+    """Per item, [layers, heads, frames + 1, characters]: the attention of each frame-predicting position (the
+    start of audio and every frame) to the item's text, cut from the temporal model's attention weights
+    [B, heads, L, L] (one tensor per layer; text at positions 0..start-1, then start of audio, then frames)."""
+    maps = []
+    for i, (start, frames) in enumerate(zip(starts, frame_lengths)):
+        start, frames = int(start), int(frames)
+        maps.append(torch.stack([a[i, :, start : start + frames + 1, :start] for a in attentions]))
+    return maps
+
+
+def guided_attention_loss(attentions: Sequence[torch.Tensor], starts: Sequence[int], frame_lengths: Sequence[int],
+                          sigma: float = 0.2) -> torch.Tensor:
+    """Mean over items, layers, heads and frames of the attention mass on text far from the diagonal
+    (`diagonal_penalty`); 0 for attention on the diagonal or on audio only, at most 1."""
+    losses = []
+    for att in frame_text_attention(attentions, starts, frame_lengths):
+        weights = diagonal_penalty(att.shape[-2], att.shape[-1], sigma, att.device)
+        losses.append((att.float() * weights).sum(-1).mean())
+    return torch.stack(losses).mean()
+
+
+__all__ = ["diagonal_penalty", "eager_attention", "frame_text_attention", "guided_attention_loss"]
