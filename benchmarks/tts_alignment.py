@@ -6,10 +6,11 @@
 - text gain: the first codebook's held-out loss with each item's own transcript and with another item's
   transcript (same codes). A model that reads the text scores clearly better with its own; equal losses mean
   it speaks from the audio context alone (babble).
-- attention penalty per layer: the share of the frames' attention to the text that lies off the diagonal
-  (`tts.alignment.guided_attention_loss`; about 0.4-0.6 for attention spread evenly, near 0 for a clean
-  monotonic alignment).
-- the plot: frames (x) against characters (y) for the first item, one panel per layer (mean over heads).
+- per layer: the off-diagonal share of the frames' attention over the text, renormalised there
+  (`tts.alignment.guided_attention_loss`; about 0.5 for attention spread evenly, near 0 for a clean monotonic
+  alignment), and how much of the attention goes to the text at all.
+- the plot: frames (x) against characters (y) for the first item, one panel per layer (each head's attention
+  renormalised over the text, then the mean over heads).
 Not a test: a diagnostic for training runs (guided attention or not).
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from tts.alignment import diagonal_penalty, frame_text_attention
+from tts.alignment import frame_text_attention, guided_attention_loss
 from tts.modeling_tts import CATTTSModel
 from tts.training_task import CodesTextDataset, collate_tts
 
@@ -67,21 +68,21 @@ def main() -> None:
         shift = [(i + 1) % len(picks) for i in range(len(picks))]  # each item gets its neighbour's transcript
         other = model(batch["text_ids"][shift], batch["text_lengths"][shift], batch["codes"], batch["frame_lengths"],
                       levels=levels)
-    per_layer = []
-    maps = frame_text_attention(own.attentions, batch["text_lengths"].tolist(), batch["frame_lengths"].tolist())
-    for layer in range(len(own.attentions)):
-        shares = [float((m[layer] * diagonal_penalty(m.shape[-2], m.shape[-1], model.config.guided_attention_sigma)).sum(-1).mean())
-                  for m in maps]
-        per_layer.append(sum(shares) / len(shares))
+    starts, lengths = batch["text_lengths"].tolist(), batch["frame_lengths"].tolist()
+    sigma = model.config.guided_attention_sigma
+    per_layer = [float(guided_attention_loss([a], starts, lengths, sigma)) for a in own.attentions]
+    maps = frame_text_attention(own.attentions, starts, lengths)
+    text_share = [sum(float(m[layer].sum(-1).mean()) for m in maps) / len(maps) for layer in range(len(own.attentions))]
     q1_own, q1_other = float(own.loss_per_level[0]), float(other.loss_per_level[0])
     print(f"{args.model}: {len(picks)} held-out items of {args.manifest}")
     print(f"first-codebook loss with its own transcript {q1_own:.3f}, with another's {q1_other:.3f}: "
           f"text gain {q1_other - q1_own:+.3f} nats")
-    print("attention penalty per layer: " + " / ".join(f"{p:.3f}" for p in per_layer)
-          + f" (mean {float(own.attention_penalty):.3f})")
+    print("off-diagonal share of the text attention per layer (all heads): " + " / ".join(f"{p:.3f}" for p in per_layer))
+    print("share of the attention that goes to the text per layer: " + " / ".join(f"{p:.3f}" for p in text_share))
     if args.plot is not None:
         text = "".join(data.tokenizer.decode(data.items[picks[0]][0]))
-        plot(maps[0], text, args.plot)
+        first = maps[0] / maps[0].sum(-1, keepdim=True).clamp_min(1e-12)  # each row renormalised over the text
+        plot(first, text, args.plot)
 
 
 if __name__ == "__main__":

@@ -29,20 +29,35 @@ def test_diagonal_penalty_is_zero_near_the_diagonal_and_near_one_far_off():
         diagonal_penalty(0, 5, 0.2)
 
 
-def test_guided_loss_small_on_the_diagonal_large_off_it_and_zero_on_audio():
+def test_guided_loss_small_on_the_diagonal_large_off_it_however_little_goes_to_the_text():
     frames, chars = 12, 30  # frames + 1 rows (start of audio and every frame)
     rows = frames + 1
     diagonal = torch.zeros(rows, chars)
     diagonal[torch.arange(rows), (torch.arange(rows) * chars) // rows] = 1.0
     anti = diagonal.flip(0)
-    on_audio = torch.zeros(rows, chars)  # all attention on earlier frames: nothing on the text
     length = chars + rows
-    loss_diag = guided_attention_loss(one_layer_attention([diagonal], [chars], length), [chars], [frames])
-    loss_anti = guided_attention_loss(one_layer_attention([anti], [chars], length), [chars], [frames])
-    loss_audio = guided_attention_loss(one_layer_attention([on_audio], [chars], length), [chars], [frames])
-    assert float(loss_diag) < 0.05
-    assert float(loss_anti) > 0.5
-    assert float(loss_audio) == 0.0
+
+    def loss(rows_map):
+        return float(guided_attention_loss(one_layer_attention([rows_map], [chars], length), [chars], [frames]))
+
+    assert loss(diagonal) < 0.05
+    assert loss(anti) > 0.5
+    # a head that gives the text 1 % of its attention (the rest to audio) cannot escape the penalty that way
+    assert loss(0.01 * anti) == pytest.approx(loss(anti), rel=1e-5)
+    assert loss(0.01 * diagonal) < 0.05
+
+
+def test_guided_loss_counts_only_the_guided_heads():
+    frames, chars = 8, 16
+    rows, length = frames + 1, chars + frames + 1
+    diagonal = torch.zeros(rows, chars)
+    diagonal[torch.arange(rows), (torch.arange(rows) * chars) // rows] = 1.0
+    att = torch.zeros(1, 2, length, length)
+    att[0, 0, chars : chars + rows, :chars] = diagonal  # head 0 aligned, head 1 anti-aligned
+    att[0, 1, chars : chars + rows, :chars] = diagonal.flip(0)
+    first_only = float(guided_attention_loss([att], [chars], [frames], heads=1))
+    both = float(guided_attention_loss([att], [chars], [frames], heads=0))
+    assert first_only < 0.05 < both
 
 
 def test_frame_text_attention_cuts_each_items_block():
@@ -81,7 +96,7 @@ def test_attentions_do_not_change_the_loss_and_guided_training_adds_the_penalty(
 
 def test_guided_loss_teaches_a_diagonal_alignment():
     torch.manual_seed(0)
-    model = CATTTSModel(tiny_config(guided_attention_weight=20.0)).train()
+    model = CATTTSModel(tiny_config(guided_attention_weight=20.0, guided_attention_heads=1)).train()
     text, tl, codes, fl = batch(["the quick brown fox jumps", "over the lazy dog"], [12, 9])
     levels = torch.tensor([3, 3])
     with torch.no_grad():
@@ -102,3 +117,5 @@ def test_guided_attention_config_is_checked():
         tiny_config(guided_attention_weight=-1.0)
     with pytest.raises(ValueError, match="guided_attention"):
         tiny_config(guided_attention_sigma=0.0)
+    with pytest.raises(ValueError, match="guided_attention_heads"):
+        tiny_config(guided_attention_heads=3)  # the tiny model has 2 heads

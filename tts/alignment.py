@@ -3,8 +3,10 @@ the guided attention loss built on it (Tachibana et al. 2017, "DCTTS"), which ma
 monotonic text-to-speech alignment in far fewer steps than from the next-frame loss alone.
 
 A decoder-only TTS must discover by itself that frame t speaks roughly character t * N / T; until it does, its
-output is babble. The penalty is the share of each frame's attention to the text that falls far from that
-diagonal, so attending to earlier audio or to the right characters costs nothing.
+output is babble. The penalty is read from each guided head's attention over the text alone (renormalised
+to sum to one there): the share of it that falls far from that diagonal. Renormalised, because a head
+penalised on its raw attention simply stops looking at the text (tried: the penalty fell to 0 within 250
+steps, and so did the model's use of the text); how much a head looks at the text stays its own choice.
 """
 
 from __future__ import annotations
@@ -50,13 +52,16 @@ def frame_text_attention(attentions: Sequence[torch.Tensor], starts: Sequence[in
 
 
 def guided_attention_loss(attentions: Sequence[torch.Tensor], starts: Sequence[int], frame_lengths: Sequence[int],
-                          sigma: float = 0.2) -> torch.Tensor:
-    """Mean over items, layers, heads and frames of the attention mass on text far from the diagonal
-    (`diagonal_penalty`); 0 for attention on the diagonal or on audio only, at most 1."""
+                          sigma: float = 0.2, heads: int = 0) -> torch.Tensor:
+    """Mean over items, layers, the first `heads` heads (0: all) and frames of the share of each frame's text
+    attention (renormalised over the text) that lies far from the diagonal (`diagonal_penalty`): near 0 on the
+    diagonal, up to 1 far from it, whatever share of its attention the head gives the text at all."""
     losses = []
     for att in frame_text_attention(attentions, starts, frame_lengths):
+        att = att[:, : heads or att.shape[1]].float()
+        att = att / att.sum(-1, keepdim=True).clamp_min(1e-12)
         weights = diagonal_penalty(att.shape[-2], att.shape[-1], sigma, att.device)
-        losses.append((att.float() * weights).sum(-1).mean())
+        losses.append((att * weights).sum(-1).mean())
     return torch.stack(losses).mean()
 
 

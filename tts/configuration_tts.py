@@ -26,6 +26,8 @@ class CATTTSConfig(PreTrainedConfig):
         guided_attention_weight: weight of the guided attention loss (`tts.alignment`): frames' attention to the
             text is pushed towards the diagonal while training; 0 = off (attention runs in the faster kernel).
         guided_attention_sigma: width of that diagonal, as a share of the text and audio lengths.
+        guided_attention_heads: how many heads of each layer (the first ones) are guided; 0 = all. The others
+            stay free to look anywhere (the end of the sentence, for its intonation).
     """
 
     model_type = "cat-tts"
@@ -48,6 +50,7 @@ class CATTTSConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     guided_attention_weight: float = 0.0
     guided_attention_sigma: float = 0.2
+    guided_attention_heads: int = 0
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -58,6 +61,9 @@ class CATTTSConfig(PreTrainedConfig):
         if self.guided_attention_weight < 0 or self.guided_attention_sigma <= 0:
             raise ValueError("CATTTSConfig.guided_attention_weight must be >= 0 and guided_attention_sigma > 0, got "
                              f"{self.guided_attention_weight} and {self.guided_attention_sigma}")
+        if not 0 <= self.guided_attention_heads <= self.num_heads:
+            raise ValueError(f"CATTTSConfig.guided_attention_heads must be in 0..num_heads ({self.num_heads}), "
+                             f"got {self.guided_attention_heads}")
         for width, heads, name in ((self.hidden_size, self.num_heads, ""), (self.depth_hidden_size, self.depth_num_heads, "depth_")):
             if width % heads or (width // heads) % 2:
                 raise ValueError(f"CATTTSConfig.{name}hidden_size {width} must split into {name}num_heads {heads} even heads")

@@ -176,7 +176,8 @@ class CATTTSModel(CATTTSPreTrainedModel):
         if guided or output_attentions:
             with eager_attention(self.temporal):
                 temporal = self.temporal(inputs_embeds=x, attention_mask=mask, output_attentions=True)
-            penalty = guided_attention_loss(temporal.attentions, starts, frame_lengths, c.guided_attention_sigma)
+            penalty = guided_attention_loss(temporal.attentions, starts, frame_lengths, c.guided_attention_sigma,
+                                            c.guided_attention_heads)
         else:
             temporal = self.temporal(inputs_embeds=x, attention_mask=mask)
         hidden = temporal.last_hidden_state
