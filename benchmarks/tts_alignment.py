@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from tts.alignment import frame_text_attention, guided_attention_loss
+from tts.alignment import frame_text_attention, guided_attention_loss, text_gain
 from tts.modeling_tts import CATTTSModel
 from tts.training_task import CodesTextDataset, collate_tts
 
@@ -65,18 +65,16 @@ def main() -> None:
     levels = torch.full((len(picks),), k)
     with torch.no_grad():
         own = model(**batch, levels=levels, output_attentions=True)
-        shift = [(i + 1) % len(picks) for i in range(len(picks))]  # each item gets its neighbour's transcript
-        other = model(batch["text_ids"][shift], batch["text_lengths"][shift], batch["codes"], batch["frame_lengths"],
-                      levels=levels)
+        gain = text_gain(model, batch, float(own.loss_per_level[0]), levels)  # each item gets its neighbour's transcript
     starts, lengths = batch["text_lengths"].tolist(), batch["frame_lengths"].tolist()
     sigma = model.config.guided_attention_sigma
     per_layer = [float(guided_attention_loss([a], starts, lengths, sigma)) for a in own.attentions]
     maps = frame_text_attention(own.attentions, starts, lengths)
     text_share = [sum(float(m[layer].sum(-1).mean()) for m in maps) / len(maps) for layer in range(len(own.attentions))]
-    q1_own, q1_other = float(own.loss_per_level[0]), float(other.loss_per_level[0])
+    q1_own = float(own.loss_per_level[0])
     print(f"{args.model}: {len(picks)} held-out items of {args.manifest}")
-    print(f"first-codebook loss with its own transcript {q1_own:.3f}, with another's {q1_other:.3f}: "
-          f"text gain {q1_other - q1_own:+.3f} nats")
+    print(f"first-codebook loss with its own transcript {q1_own:.3f}, with another's {q1_own + gain:.3f}: "
+          f"text gain {gain:+.3f} nats")
     print("off-diagonal share of the text attention per layer (all heads): " + " / ".join(f"{p:.3f}" for p in per_layer))
     print("share of the attention that goes to the text per layer: " + " / ".join(f"{p:.3f}" for p in text_share))
     if args.plot is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tts.alignment import diagonal_penalty, eager_attention, frame_text_attention, guided_attention_loss
+from tts.alignment import diagonal_penalty, eager_attention, frame_text_attention, guided_attention_loss, text_gain
 from tts.modeling_tts import CATTTSModel
 
 from helpers.tiny_tts import batch, tiny_config  # noqa: E402  (shared tiny TTS)
@@ -110,6 +110,22 @@ def test_guided_loss_teaches_a_diagonal_alignment():
     with torch.no_grad():
         after = float(model.eval()(text, tl, codes, fl, levels, output_attentions=True).attention_penalty)
     assert after < 0.5 * before, (before, after)
+
+
+def test_text_gain_is_zero_when_every_item_has_the_same_text_and_needs_two_items():
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config()).eval()
+    text, tl, codes, fl = batch(["same words", "same words", "same words"], [6, 6, 6])
+    levels = torch.tensor([3, 3, 3])
+    data = {"text_ids": text, "text_lengths": tl, "codes": codes, "frame_lengths": fl}
+    own = float(model(**data, levels=levels).loss_per_level[0])
+    assert text_gain(model, data, own, levels) == pytest.approx(0.0, abs=1e-6)
+    text2, tl2, _, _ = batch(["same words", "other words entirely"], [6, 6])
+    mixed = {"text_ids": text2, "text_lengths": tl2, "codes": codes[:2], "frame_lengths": fl[:2]}
+    own2 = float(model(**mixed, levels=levels[:2]).loss_per_level[0])
+    assert text_gain(model, mixed, own2, levels[:2]) != pytest.approx(0.0, abs=1e-6)  # the text changes the loss
+    with pytest.raises(ValueError, match="two items"):
+        text_gain(model, {k: v[:1] for k, v in data.items()}, own, levels[:1])
 
 
 def test_guided_attention_config_is_checked():

@@ -65,4 +65,16 @@ def guided_attention_loss(attentions: Sequence[torch.Tensor], starts: Sequence[i
     return torch.stack(losses).mean()
 
 
-__all__ = ["diagonal_penalty", "eager_attention", "frame_text_attention", "guided_attention_loss"]
+@torch.no_grad()
+def text_gain(model: torch.nn.Module, batch: dict[str, torch.Tensor], own_first_loss: float, levels: torch.Tensor) -> float:
+    """How much the text helps: the first codebook's loss with every item's transcript swapped for the next
+    item's (same codes) minus `own_first_loss`, its loss with its own. About 0 for a model that does not read
+    the text. Needs a batch of at least two items."""
+    if batch["text_ids"].shape[0] < 2:
+        raise ValueError("text_gain needs a batch of at least two items")
+    shift = torch.roll(torch.arange(batch["text_ids"].shape[0]), -1)
+    other = model(batch["text_ids"][shift], batch["text_lengths"][shift], batch["codes"], batch["frame_lengths"], levels=levels)
+    return float(other.loss_per_level[0]) - own_first_loss
+
+
+__all__ = ["diagonal_penalty", "eager_attention", "frame_text_attention", "guided_attention_loss", "text_gain"]

@@ -23,6 +23,7 @@ from catcodec.codes_file import CodesFile, CodesFileError, read_codes
 from training.data import BucketBatchSampler
 from training.task import Models, StepOutput, Task, register_task
 
+from .alignment import text_gain
 from .configuration_tts import CATTTSConfig
 from .modeling_tts import CATTTSModel
 from .text import CharTokenizer, TextError
@@ -218,20 +219,27 @@ class TTSTask(CodesTextBatches, Task):
         model = models.raw("model")
         device = next(model.parameters()).device
         k = model.config.num_quantizers
-        total, per_level, penalty, n = 0.0, torch.zeros(k), 0.0, 0
+        total, per_level, penalty, gain, n, n_gain = 0.0, torch.zeros(k), 0.0, 0.0, 0, 0
         for batch in batches:
-            levels = torch.full((batch["text_ids"].shape[0],), k)
-            # attention weights too: how far the frames' text attention is from a monotonic alignment, a sign of
-            # whether the model has learnt which character it is speaking (guided or not)
-            out = model(**{key: v.to(device) for key, v in batch.items()}, levels=levels.to(device), output_attentions=True)
+            batch = {key: v.to(device) for key, v in batch.items()}
+            levels = torch.full((batch["text_ids"].shape[0],), k, device=device)
+            # whether the model has learnt to read the text (guided or not): its frames' attention to the text
+            # against a monotonic alignment, and how much worse it does with another item's transcript
+            out = model(**batch, levels=levels, output_attentions=True)
             total += float(out.loss)
             per_level += out.loss_per_level.cpu()
             penalty += float(out.attention_penalty)
             n += 1
+            if levels.shape[0] > 1:
+                gain += text_gain(model, batch, float(out.loss_per_level[0]), levels)
+                n_gain += 1
         if n == 0:
             return {}
-        return {"loss": total / n, **{f"loss_q{i + 1}": float(v) / n for i, v in enumerate(per_level) if i in (0, k - 1)},
-                "attention_penalty": penalty / n}
+        metrics = {"loss": total / n, **{f"loss_q{i + 1}": float(v) / n for i, v in enumerate(per_level) if i in (0, k - 1)},
+                   "attention_penalty": penalty / n}
+        if n_gain:
+            metrics["text_gain"] = gain / n_gain
+        return metrics
 
     def on_save(self, models: Models, output_dir: Path, step: int) -> None:
         models.raw("model").save_pretrained(output_dir / "model")
