@@ -78,7 +78,7 @@ def main() -> None:
     print("off-diagonal share of the text attention per layer (all heads): " + " / ".join(f"{p:.3f}" for p in per_layer))
     print("share of the attention that goes to the text per layer: " + " / ".join(f"{p:.3f}" for p in text_share))
     if args.plot is not None:
-        text = "".join(data.tokenizer.decode(data.items[picks[0]][0]))
+        text = data.tokenizer.decode(data.items[picks[0]][0])
         first = maps[0] / maps[0].sum(-1, keepdim=True).clamp_min(1e-12)  # each row renormalised over the text
         plot(first, text, args.plot)
 
