@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from tts.alignment import frame_text_attention, guided_attention_loss, text_gain
+from tts.alignment import frame_text_attention, guided_attention_loss, renormalised_over_text, text_gain
 from tts.modeling_tts import CATTTSModel
 from tts.training_task import CodesTextDataset, collate_tts
 
@@ -79,8 +79,7 @@ def main() -> None:
     print("share of the attention that goes to the text per layer: " + " / ".join(f"{p:.3f}" for p in text_share))
     if args.plot is not None:
         text = data.tokenizer.decode(data.items[picks[0]][0])
-        first = maps[0] / maps[0].sum(-1, keepdim=True).clamp_min(1e-12)  # each row renormalised over the text
-        plot(first, text, args.plot)
+        plot(renormalised_over_text(maps[0]), text, args.plot)
 
 
 if __name__ == "__main__":

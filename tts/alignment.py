@@ -51,6 +51,13 @@ def frame_text_attention(attentions: Sequence[torch.Tensor], starts: Sequence[in
     return maps
 
 
+def renormalised_over_text(maps: torch.Tensor) -> torch.Tensor:
+    """Attention maps [..., characters] with each row scaled to sum to one over the text (0 where a row gives
+    the text nothing): where a head looks in the text, whatever share of its attention it gives the text."""
+    maps = maps.float()
+    return maps / maps.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
 def guided_attention_loss(attentions: Sequence[torch.Tensor], starts: Sequence[int], frame_lengths: Sequence[int],
                           sigma: float = 0.2, heads: int = 0) -> torch.Tensor:
     """Mean over items, layers, the first `heads` heads (0: all) and frames of the share of each frame's text
@@ -58,8 +65,7 @@ def guided_attention_loss(attentions: Sequence[torch.Tensor], starts: Sequence[i
     diagonal, up to 1 far from it, whatever share of its attention the head gives the text at all."""
     losses = []
     for att in frame_text_attention(attentions, starts, frame_lengths):
-        att = att[:, : heads or att.shape[1]].float()
-        att = att / att.sum(-1, keepdim=True).clamp_min(1e-12)
+        att = renormalised_over_text(att[:, : heads or att.shape[1]])
         weights = diagonal_penalty(att.shape[-2], att.shape[-1], sigma, att.device)
         losses.append((att * weights).sum(-1).mean())
     return torch.stack(losses).mean()
@@ -77,4 +83,5 @@ def text_gain(model: torch.nn.Module, batch: dict[str, torch.Tensor], own_first_
     return float(other.loss_per_level[0]) - own_first_loss
 
 
-__all__ = ["diagonal_penalty", "eager_attention", "frame_text_attention", "guided_attention_loss", "text_gain"]
+__all__ = ["diagonal_penalty", "eager_attention", "frame_text_attention", "guided_attention_loss", "renormalised_over_text",
+           "text_gain"]
