@@ -20,6 +20,7 @@ from torch import nn
 from catcodec import CATModel
 from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher
 from training.task import Models, StepOutput, Task, register_task
+from training.warm_start import copy_matching_tensors
 from tts.text import CharTokenizer
 from tts.training_task import CodesTextBatches, CodesTextDataset, record_codec_weights
 
@@ -38,6 +39,7 @@ TASK_DEFAULTS: dict[str, Any] = {
     "num_buckets": 10,
     "val_transcribe_items": 8,  # validation items transcribed (greedy) for CER / WER
     "init_code_embeddings_from_codec": False,  # start code embeddings from the codec's code vectors
+    "init_from": None,  # a trained CAT-ASR folder: its tensors of matching name and shape start the model
 }
 
 
@@ -71,10 +73,15 @@ class ASRTask(CodesTextBatches, Task):
         self.tokenizer = CharTokenizer()
         self.distill = DistillConfig.from_dict(config.distill)
         self.teacher: FrozenTeacher | None = None
+        self.init_codes_id = ""  # codec weights id of the init_from model's codes ("" = none / not recorded)
 
     def build_models(self):
         model = CATASRModel(self.model_config)
-        if self.cfg["init_code_embeddings_from_codec"]:
+        if self.cfg["init_from"] is not None:
+            source = CATASRModel.from_pretrained(self.cfg["init_from"])
+            self.init_codes_id = source.config.codec_weights_id  # checked against the data's in build_datasets
+            copy_matching_tensors(model, source.state_dict(), origin=str(self.cfg["init_from"]))
+        elif self.cfg["init_code_embeddings_from_codec"]:
             codec = CATModel.from_pretrained(self.model_config.codec_name)
             model.init_code_embeddings(codec.code_vectors(self.model_config.num_quantizers))
             log.info("code embeddings start from the code vectors of %s", self.model_config.codec_name)
@@ -102,6 +109,10 @@ class ASRTask(CodesTextBatches, Task):
         log.info("asr data: %d items (%d left out)", len(train), train.skipped)
         val = CodesTextDataset(self.cfg["val_manifests"], k, cap, self.tokenizer) if self.cfg["val_manifests"] else None
         record_codec_weights(self.model_config, train, val)
+        if self.init_codes_id not in ("", self.model_config.codec_weights_id):
+            raise ValueError(
+                f"init_from {self.cfg['init_from']} learnt codes of codec weights {self.init_codes_id}, but the training "
+                f"codes are of {self.model_config.codec_weights_id}: tokenize again with that codec, or start fresh")
         return train, val
 
     def training_step(self, models: Models, batch, step: int) -> StepOutput:

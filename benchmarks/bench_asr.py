@@ -6,7 +6,8 @@ Sets (codes cached by `catcodec tokenize`, see configs/asr_small_cpu.yaml):
 - synthetic: data/synth_tts/val.codes.jsonl, 4 voices never heard in training reading 100 held-out sentences;
 - real: data/manifests/val.codes.jsonl, the held-out real speakers' clips that have a transcript.
 For each set: word and character error rates of CAT-ASR (greedy at every --num-quantizers, and beam search
-at the largest), and PocketSphinx's WER on the original audio. Not a test: figures depend on the model.
+at the largest), and PocketSphinx's WER on the original audio; then both per speaker (which voices it cannot
+read yet). Not a test: figures depend on the model.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ from catcodec.codes_file import read_codes
 from catcodec.evaluation.asr import PocketsphinxASR
 from catcodec.evaluation.asr import normalize_text as plain
 from tts.text import TextError, normalize_text
+
+def per_speaker(rows: list[dict], systems: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """WER of each system on each speaker's utterances: {speaker: {system: wer}}."""
+    table: dict[str, dict[str, float]] = {}
+    for speaker in sorted({r.get("speaker", "?") for r in rows}):
+        mine = [i for i, r in enumerate(rows) if r.get("speaker", "?") == speaker]
+        refs = [rows[i]["reference"] for i in mine]
+        table[speaker] = {name: score(refs, [hyps[i] for i in mine])["wer"] for name, hyps in systems.items()}
+    return table
+
 
 def score(references: list[str], hypotheses: list[str]) -> dict[str, float]:
     """WER and CER with case and punctuation ignored on both sides (PocketSphinx writes none)."""
@@ -85,18 +96,24 @@ def main() -> None:
             start = time.perf_counter()
             hyps = transcribe(model, codes, num_quantizers=k)
             figures[f"cat_asr_q{k}_greedy"] = {**score(refs, hyps), "seconds": time.perf_counter() - start}
+        best = f"cat_asr_q{levels[-1]}_greedy"
         if args.beam > 1:
             hyps = transcribe(model, codes, num_quantizers=levels[-1], beam=args.beam)
-            figures[f"cat_asr_q{levels[-1]}_beam{args.beam}"] = score(refs, hyps)
+            best = f"cat_asr_q{levels[-1]}_beam{args.beam}"
+            figures[best] = score(refs, hyps)
         sphinx_hyps = [sphinx.transcribe(load_audio(r["audio"], 16000)) for r in rows]
         figures["pocketsphinx"] = score(refs, sphinx_hyps)
         speakers = sorted({r.get("speaker", "?") for r in rows})
-        results[name] = {"utterances": len(rows), "speakers": speakers, "figures": figures,
+        by_speaker = per_speaker(rows, {best: hyps, "pocketsphinx": sphinx_hyps})
+        results[name] = {"utterances": len(rows), "speakers": speakers, "figures": figures, "per_speaker_wer": by_speaker,
                          "audio_minutes": sum(float(r.get("duration", 0)) for r in rows) / 60}
         print(f"\n{name}: {len(rows)} utterances, {len(speakers)} held-out speakers, {results[name]['audio_minutes']:.1f} min")
         print(f"{'system':28}{'WER':>8}{'CER':>8}")
         for system, f in figures.items():
             print(f"{system:28}{100 * f['wer']:7.1f}%{100 * f['cer']:7.1f}%")
+        print(f"\nWER per speaker{'':21}{best:>22}{'pocketsphinx':>14}")
+        for speaker, wers in by_speaker.items():
+            print(f"{speaker:36}{100 * wers[best]:21.1f}%{100 * wers['pocketsphinx']:13.1f}%")
     if args.json:
         args.json.write_text(json.dumps({"model": args.model, **results}, indent=2))
 

@@ -90,3 +90,40 @@ def test_error_rates():
         error_rate(["a"], ["a"], "phone")
     with pytest.raises(ValueError, match="references for"):
         error_rate(["a"], [], "char")
+
+
+def test_init_from_continues_a_saved_model(tmp_path):
+    """`task.init_from` starts the run from a saved CAT-ASR (matching tensors copied, new ones fresh) and refuses
+    one that learnt the codes of other codec weights."""
+    manifest = codes_manifest(tmp_path, TEXTS)  # its codes files record codec weights "0" * 16
+    overrides = [f"output_dir={tmp_path / 'run'}", f"task.train_manifests=[{manifest}]", "max_steps=0"]
+    config = load_config(TINY, overrides)
+    saved = get_task("asr")(config).build_models()["model"]
+    saved.config.codec_weights_id = "0" * 16
+    saved.save_pretrained(tmp_path / "saved")
+
+    grown = load_config(TINY, overrides + [f"task.init_from={tmp_path / 'saved'}", "task.model.audio_encoder_layers=1"])
+    model = get_task("asr")(grown).build_models()["model"]
+    source = saved.state_dict()
+    for name, tensor in model.state_dict().items():
+        if name.startswith("audio_encoder."):
+            assert name not in source  # the new encoder starts fresh
+        else:
+            assert torch.equal(tensor, source[name]), name
+
+    saved.config.codec_weights_id = "1" * 16
+    saved.save_pretrained(tmp_path / "other_codec")
+    task = get_task("asr")(load_config(TINY, overrides + [f"task.init_from={tmp_path / 'other_codec'}"]))
+    task.build_models()
+    with pytest.raises(ValueError, match="codec weights 1111111111111111"):
+        task.build_datasets()
+
+
+def test_copy_matching_tensors_needs_a_match():
+    from training.warm_start import copy_matching_tensors
+
+    model = torch.nn.Linear(3, 2)
+    assert copy_matching_tensors(model, {"weight": torch.ones(2, 3), "bias": torch.ones(7)}) == ["bias"]
+    assert torch.equal(model.weight, torch.ones(2, 3))
+    with pytest.raises(ValueError, match="no tensor matches"):
+        copy_matching_tensors(model, {"other": torch.ones(2, 3)})
