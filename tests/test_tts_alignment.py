@@ -92,6 +92,8 @@ def test_attentions_do_not_change_the_loss_and_guided_training_adds_the_penalty(
     model.train()  # no dropout in these Transformers; levels fixed: the same next-frame loss, plus the penalty
     trained = model(text, tl, codes, fl, levels)
     assert torch.allclose(trained.loss, watched.loss + 2.0 * watched.attention_penalty, atol=1e-5)
+    unguided = model(text, tl, codes, fl, levels, guide=False)  # a recipe that stopped guiding
+    assert unguided.attention_penalty is None and torch.allclose(unguided.loss, watched.loss, atol=1e-5)
 
 
 def test_guided_loss_teaches_a_diagonal_alignment():

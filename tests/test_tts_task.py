@@ -12,7 +12,7 @@ import torch
 from catcodec import CATConfig, CATModel
 from catcodec.tokenize import tokenize_manifest
 from training.config import OptimizerConfig, ScheduleConfig, TrainConfig
-from training.task import get_task
+from training.task import Models, get_task
 from training.trainer import Trainer
 from tts.modeling_tts import CATTTSModel
 
@@ -118,3 +118,22 @@ def test_codes_of_different_codec_weights_are_refused(tmp_path):
     record_codec_weights(config, train, None)
     assert config.codec_weights_id == "a" * 16
     assert same_codec_weights({"x": "", "y": ""}) == ""
+
+
+def test_guided_attention_stops_after_its_steps(tmp_path):
+    manifest = _codes_corpus(tmp_path, [("hello there", "a", 6), ("good day", "b", 5)])
+    config = TrainConfig(
+        task_name="tts", output_dir=str(tmp_path / "run"), max_steps=1, batch_size=2, progress=False,
+        task={"model": {"num_quantizers": 2, "codebook_size": 64, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+                        "intermediate_size": 64, "depth_hidden_size": 32, "depth_num_layers": 1, "depth_num_heads": 2,
+                        "depth_intermediate_size": 64, "max_positions": 64, "guided_attention_weight": 1.0},
+              "train_manifests": [str(manifest)], "guided_attention_steps": 10},
+    )
+    task = get_task("tts")(config)
+    built = task.build_models()
+    models = Models(built, built)
+    train, _ = task.build_datasets()
+    batch = task.collate([train[0], train[1]])
+    models.raw("model").train()
+    assert 0.0 < task.training_step(models, batch, step=9).logs["attention_penalty"] < 1.0
+    assert "attention_penalty" not in task.training_step(models, batch, step=10).logs

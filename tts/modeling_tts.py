@@ -160,18 +160,20 @@ class CATTTSModel(CATTTSPreTrainedModel):
         frame_lengths: torch.LongTensor,
         levels: torch.LongTensor | None = None,
         output_attentions: bool = False,
+        guide: bool = True,
     ) -> CATTTSOutput:
         """Teacher-forced loss. text_ids [B, Lt] and codes [B, K, F] right-padded; levels [B] codebooks kept.
 
-        In training with `guided_attention_weight` > 0 the loss adds the guided attention penalty; with
-        `output_attentions` the output carries the temporal model's attention weights and that penalty."""
+        In training with `guided_attention_weight` > 0 (and `guide`: a recipe may stop guiding once aligned) the
+        loss adds the guided attention penalty; with `output_attentions` the output carries the temporal model's
+        attention weights and that penalty."""
         c = self.config
         if codes.shape[1] != c.num_quantizers:
             raise ValueError(f"codes must have {c.num_quantizers} codebooks, got {codes.shape[1]}")
         b = text_ids.shape[0]
         levels = self.sample_levels(b, text_ids.device) if levels is None else levels.to(text_ids.device)
         x, mask, starts = self._sequences(text_ids, text_lengths, codes, frame_lengths, levels)
-        guided = self.training and c.guided_attention_weight > 0
+        guided = self.training and c.guided_attention_weight > 0 and guide
         penalty = None
         if guided or output_attentions:
             with eager_attention(self.temporal):

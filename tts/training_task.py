@@ -38,6 +38,9 @@ TASK_DEFAULTS: dict[str, Any] = {
     "num_buckets": 10,
     "pair_prob": 0.0,  # share of training items that are two clips of one speaker in a row (voice prompting)
     "init_code_embeddings_from_codec": False,  # start code embeddings from the codec's code vectors
+    # guided attention (model.guided_attention_weight) for the first this-many steps only; None = every step.
+    # Once the heads read the text along the diagonal the penalty is ~0, and its eager attention costs time.
+    "guided_attention_steps": None,
 }
 
 
@@ -208,7 +211,8 @@ class TTSTask(CodesTextBatches, Task):
 
     def training_step(self, models: Models, batch, step: int) -> StepOutput:
         device = next(models.raw("model").parameters()).device
-        out = models["model"](**{k: v.to(device) for k, v in batch.items()})
+        until = self.cfg["guided_attention_steps"]
+        out = models["model"](**{k: v.to(device) for k, v in batch.items()}, guide=until is None or step < until)
         logs = {f"loss_q{k + 1}": float(v) for k, v in enumerate(out.loss_per_level.tolist()) if k in (0, 1)}
         if out.attention_penalty is not None:
             logs["attention_penalty"] = float(out.attention_penalty)
