@@ -1,4 +1,4 @@
-"""`catcodec-asr transcribe FILES... [--model DIR] [--codec DIR] [--beam N] [--num-quantizers N] [--max-piece-seconds S]`"""
+"""`catcodec-asr transcribe FILES... [--model DIR] [--codec DIR] [--beam N] [--ctc-weight W] [--num-quantizers N] [--max-piece-seconds S]`"""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", default=None, help="ASR model folder (default: the bundled weights)")
     t.add_argument("--codec", default=None, help="codec preset or folder (default: the one the ASR model names)")
     t.add_argument("--beam", type=_positive_int, default=1, metavar="N", help="beam width (default: 1 = greedy)")
+    t.add_argument("--ctc-weight", type=float, default=0.0, metavar="W",
+                   help="rescore the beam's hypotheses with the model's CTC head, weight W in [0, 1] (needs --beam >= 2)")
     t.add_argument("--num-quantizers", type=_positive_int, default=None, metavar="N",
                    help="codebooks per frame to read: the bitrate (default: all the model reads)")
     t.add_argument("--max-piece-seconds", type=_positive_float, default=20.0, metavar="S",
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asr = ASRPipeline.from_pretrained(args.model, codec=args.codec, max_piece_seconds=args.max_piece_seconds,
                                           batch_size=args.batch_size)
-        texts = asr(list(args.files), num_quantizers=args.num_quantizers, beam=args.beam)
+        texts = asr(list(args.files), num_quantizers=args.num_quantizers, beam=args.beam, ctc_weight=args.ctc_weight)
     except (ValueError, AudioError, FileNotFoundError, OSError) as exc:
         print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_ERROR

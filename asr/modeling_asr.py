@@ -200,13 +200,29 @@ class CATASRModel(CATASRPreTrainedModel):
         """CTC of the transcript (characters between BOS and EOS) from the audio positions' states (the decoder's
         last hidden states at positions 0..frames-1, or the audio encoder's output), each frame emitting
         `ctc_upsample` positions."""
-        u, f = self.config.ctc_upsample, int(frame_lengths.max())
-        b, _, h = hidden.shape
-        up = F.gelu(self.ctc_upsample(hidden[:, :f])).reshape(b, f * u, h)
-        log_probs = F.log_softmax(self.ctc_head(up).float(), dim=-1).transpose(0, 1)  # [T, B, V]
+        u = self.config.ctc_upsample
+        log_probs = self.ctc_log_probs_from_states(hidden[:, : int(frame_lengths.max())]).transpose(0, 1)  # [T, B, V]
         targets = text_ids[:, 1:]
         target_lengths = (text_lengths - 2).clamp(min=0)  # without BOS and EOS
         return F.ctc_loss(log_probs, targets, frame_lengths * u, target_lengths, blank=0, zero_infinity=True)
+
+    def ctc_log_probs_from_states(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Audio positions' states [B, F, H] -> CTC log-probabilities [B, F * ctc_upsample, V] (blank = id 0)."""
+        if self.config.ctc_weight <= 0:
+            raise ValueError("this CAT-ASR was trained without a CTC head (ctc_weight 0)")
+        b, f, h = hidden.shape
+        up = F.gelu(self.ctc_upsample(hidden)).reshape(b, f * self.config.ctc_upsample, h)
+        return F.log_softmax(self.ctc_head(up).float(), dim=-1)
+
+    @torch.no_grad()
+    def ctc_log_probs(self, codes: torch.Tensor, frame_lengths: torch.Tensor, num_quantizers: int) -> torch.Tensor:
+        """codes [B, K', F] (right-padded) -> CTC log-probabilities [B, F * ctc_upsample, V] of the audio
+        positions, as in training (the decoder's causal states over the frames, or the audio encoder's)."""
+        frames = self.encode_frames(self.frame_embedding(codes[:, :num_quantizers], num_quantizers), frame_lengths)
+        if self.audio_encoder is None:
+            valid = (torch.arange(codes.shape[-1], device=codes.device)[None] < frame_lengths.to(codes.device)[:, None])
+            frames = self.decoder(inputs_embeds=frames, attention_mask=valid.long()).last_hidden_state
+        return self.ctc_log_probs_from_states(frames)
 
 
 class CATASRTextLM:

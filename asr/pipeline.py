@@ -25,7 +25,7 @@ from catcodec.audio import AudioError, load_audio, validate_waveform
 from catcodec.codes_file import check_codec_weights
 from tts.text import CharTokenizer
 
-from .decoding import transcribe
+from .decoding import check_decoding, transcribe
 from .modeling_asr import CATASRModel
 from .segment import join_transcripts, split_audio
 
@@ -118,29 +118,30 @@ class ASRPipeline:
                 out[i] = enc.audio_codes[j, :, : int(enc.code_lengths[j])].cpu()
         return out
 
-    def _transcribe_pieces(self, codes: list[torch.Tensor], num_quantizers: int, beam: int) -> list[str]:
+    def _transcribe_pieces(self, codes: list[torch.Tensor], num_quantizers: int, beam: int,
+                           ctc_weight: float = 0.0) -> list[str]:
         texts: list[str] = [""] * len(codes)
         order = sorted(range(len(codes)), key=lambda i: -codes[i].shape[1])
         for s in range(0, len(order), self.batch_size):
             chunk = order[s : s + self.batch_size]
             with torch.inference_mode():
                 for i, text in zip(chunk, transcribe(self.model, [codes[i] for i in chunk], num_quantizers, beam,
-                                                     self.tokenizer)):
+                                                     self.tokenizer, ctc_weight)):
                     texts[i] = text
         return texts
 
     # ---- outputs ----
     def __call__(self, audio: Audio | Sequence[Audio], sampling_rate: int | None = None,
-                 num_quantizers: int | None = None, beam: int = 1) -> str | list[str]:
+                 num_quantizers: int | None = None, beam: int = 1, ctc_weight: float = 0.0) -> str | list[str]:
         """Transcript of one input (a file path or a 1-D waveform), or a list of transcripts for a list of inputs.
 
         `sampling_rate` is that of waveforms (resampled when it differs from the codec's); files carry theirs.
-        `num_quantizers` codebooks are read per frame (default: all the model reads); `beam` 1 is greedy."""
+        `num_quantizers` codebooks are read per frame (default: all the model reads); `beam` 1 is greedy;
+        `ctc_weight` > 0 rescores the beam's hypotheses with the model's CTC head (`decoding.transcribe_ids`)."""
         single = not isinstance(audio, (list, tuple))
         items = [audio] if single else list(audio)
         k = self._num_quantizers(num_quantizers)
-        if beam < 1:
-            raise ValueError(f"beam must be >= 1, got {beam}")
+        check_decoding(self.model.config, beam, ctc_weight)
         owners, pieces = [], []
         for n, item in enumerate(items):
             name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else ("audio" if single else f"audio[{n}]")
@@ -148,11 +149,12 @@ class ASRPipeline:
             for start, end in split_audio(wav, self.sampling_rate, self.max_piece_seconds):
                 owners.append(n)
                 pieces.append(wav[start:end])
-        texts = self._transcribe_pieces(self._encode(pieces, k), k, beam) if pieces else []
+        texts = self._transcribe_pieces(self._encode(pieces, k), k, beam, ctc_weight) if pieces else []
         out = [join_transcripts([t for o, t in zip(owners, texts) if o == n]) for n in range(len(items))]
         return out[0] if single else out
 
-    def transcribe_codes(self, codes, num_quantizers: int | None = None, beam: int = 1) -> str | list[str]:
+    def transcribe_codes(self, codes, num_quantizers: int | None = None, beam: int = 1,
+                         ctc_weight: float = 0.0) -> str | list[str]:
         """Transcript of codes [K, frames] (a tensor or an array, e.g. `read_codes(path).codes`), or a list of
         transcripts for a list of them (or a [B, K, frames] batch of equal lengths).
 
@@ -161,8 +163,7 @@ class ASRPipeline:
         single = not isinstance(codes, (list, tuple)) and np.ndim(codes) == 2
         items = [codes] if single else list(codes)
         k = self._num_quantizers(num_quantizers)
-        if beam < 1:
-            raise ValueError(f"beam must be >= 1, got {beam}")
+        check_decoding(self.model.config, beam, ctc_weight)
         size = self.model.config.codebook_size
         step = max(1, int(self.max_piece_seconds * self.codec.config.frame_rate))
         owners, pieces = [], []
@@ -177,7 +178,7 @@ class ASRPipeline:
             for s in range(0, c.shape[1], step):
                 owners.append(n)
                 pieces.append(c[:k, s : s + step].long())
-        texts = self._transcribe_pieces(pieces, k, beam) if pieces else []
+        texts = self._transcribe_pieces(pieces, k, beam, ctc_weight) if pieces else []
         out = [join_transcripts([t for o, t in zip(owners, texts) if o == n]) for n in range(len(items))]
         return out[0] if single else out
 

@@ -6,7 +6,7 @@ Sets (codes cached by `catcodec tokenize`, see configs/asr_small_cpu.yaml):
 - synthetic: data/synth_tts/val.codes.jsonl, 4 voices never heard in training reading 100 held-out sentences;
 - real: data/manifests/val.codes.jsonl, the held-out real speakers' clips that have a transcript.
 For each set: word and character error rates of CAT-ASR (greedy at every --num-quantizers, and beam search
-at the largest), and PocketSphinx's WER on the original audio; then both per speaker (which voices it cannot
+at the largest, with CTC rescoring too when --ctc-weight is given), and PocketSphinx's WER on the original audio; then both per speaker (which voices it cannot
 read yet). Not a test: figures depend on the model.
 """
 
@@ -74,6 +74,8 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--num-quantizers", default="1,2,4,8")
     ap.add_argument("--beam", type=int, default=4)
+    ap.add_argument("--ctc-weight", type=float, default=0.0,
+                    help="also rescore the beam's hypotheses with the CTC head at this weight (a model trained with CTC)")
     ap.add_argument("--limit", type=int, default=None, help="at most this many utterances per set, evenly spread over it")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
@@ -100,6 +102,10 @@ def main() -> None:
         if args.beam > 1:
             hyps = transcribe(model, codes, num_quantizers=levels[-1], beam=args.beam)
             best = f"cat_asr_q{levels[-1]}_beam{args.beam}"
+            figures[best] = score(refs, hyps)
+        if args.ctc_weight > 0:
+            hyps = transcribe(model, codes, num_quantizers=levels[-1], beam=args.beam, ctc_weight=args.ctc_weight)
+            best = f"cat_asr_q{levels[-1]}_beam{args.beam}_ctc{args.ctc_weight:g}"
             figures[best] = score(refs, hyps)
         sphinx_hyps = [sphinx.transcribe(load_audio(r["audio"], 16000)) for r in rows]
         figures["pocketsphinx"] = score(refs, sphinx_hyps)

@@ -140,6 +140,8 @@ def test_errors(asr, tmp_path):
         asr(np.zeros(SR, np.float32), sampling_rate=SR, num_quantizers=4)
     with pytest.raises(ValueError, match="beam must be >= 1"):
         asr(np.zeros(SR, np.float32), sampling_rate=SR, beam=0)
+    with pytest.raises(ValueError, match="CTC head"):  # this model was made without one
+        asr(np.zeros(SR, np.float32), sampling_rate=SR, beam=2, ctc_weight=0.3)
     with pytest.raises(TypeError, match="file path"):
         asr(42)
     assert asr(np.zeros((1, SR), np.float32), sampling_rate=SR) == asr(np.zeros(SR, np.float32), sampling_rate=SR)

@@ -54,6 +54,19 @@ def sequence_logprob(model, prompt: torch.Tensor, tokens: list[int], stop: int |
     return float(sum(logp[i, t] for i, t in enumerate(target)))
 
 
+def test_n_best_is_ranked_and_starts_with_the_answer(lm):
+    ps = prompts(4)
+    cfg = BeamSearchConfig(num_beams=3, max_new_tokens=6, stop_tokens=(STOP,))
+    result = beam_search(HFBeamDecoder(lm, prompt_ids=ps), cfg, len(ps))
+    for b, n_best in enumerate(result.n_best):
+        assert len(n_best) >= 2
+        assert n_best[0][2] == result.tokens[b] and n_best[0][0] == result.scores[b]
+        assert [h[0] for h in n_best] == sorted((h[0] for h in n_best), reverse=True)
+        for score, logprob, tokens in n_best:  # each entry's log-prob is the model's own
+            stopped = len(tokens) < cfg.max_new_tokens
+            assert logprob == pytest.approx(sequence_logprob(lm, ps[b], tokens, STOP if stopped else None), abs=1e-3)
+
+
 @pytest.mark.parametrize("length_penalty", [0.0, 1.0, 2.0])
 def test_one_beam_is_greedy(lm, length_penalty):
     ps = prompts(16)

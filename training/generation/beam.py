@@ -66,6 +66,9 @@ class BeamSearchResult:
     scores: list[float] = field(default_factory=list)  # its length-normalised log-probability
     logprobs: list[float] = field(default_factory=list)  # its summed log-probability (stop token included)
     stop_reason: list[str] = field(default_factory=list)  # "stop_token" | "max_new_tokens"
+    # every finished hypothesis per request, best first, as (score, summed log-prob, tokens): an n-best list
+    # for rescoring with another model (e.g. the ASR's CTC head)
+    n_best: list[list[tuple[float, float, list[int]]]] = field(default_factory=list)
 
 
 def normalized_score(logprob: float, length: int, length_penalty: float) -> float:
@@ -184,6 +187,8 @@ def beam_search(
         result.scores.append(best.score)
         result.logprobs.append(best.logprob)
         result.stop_reason.append(best.reason)
+        ranked = sorted(r.finished, key=lambda h: h.score, reverse=True)
+        result.n_best.append([(h.score, h.logprob, h.tokens) for h in ranked])
     return result
 
 
