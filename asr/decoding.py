@@ -81,9 +81,17 @@ def transcribe_ids(
     if ctc_weight == 0:
         return result.tokens
     log_probs = model.ctc_log_probs(batch, lengths, k)  # [B, T, V]
-    frames_out = lengths * config.ctc_upsample
-    return [max(n_best, key=lambda h: (1 - ctc_weight) * h[1] + ctc_weight * ctc_log_likelihood(log_probs[i, : int(frames_out[i])], h[2]))[2]
-            for i, n_best in enumerate(result.n_best)]
+    steps = lengths * config.ctc_upsample
+    return [rescore_with_ctc(n_best, log_probs[i, : int(steps[i])], ctc_weight) for i, n_best in enumerate(result.n_best)]
+
+
+def rescore_with_ctc(n_best: list[tuple[float, float, list[int]]], log_probs: torch.Tensor, weight: float) -> list[int]:
+    """The tokens of the n-best entry (score, summed log-prob, tokens) with the best
+    (1 - weight) x its decoder log-prob + weight x its CTC log-likelihood under `log_probs` [T, V]."""
+    def joint(entry: tuple[float, float, list[int]]) -> float:
+        return (1 - weight) * entry[1] + weight * ctc_log_likelihood(log_probs, entry[2])
+
+    return max(n_best, key=joint)[2]
 
 
 def ctc_log_likelihood(log_probs: torch.Tensor, ids: list[int]) -> float:
@@ -103,4 +111,4 @@ def transcribe(model: CATASRModel, codes: Sequence[torch.Tensor], num_quantizers
     return [" ".join(tokenizer.decode(x).split()) for x in ids]
 
 
-__all__ = ["CHARACTERS_PER_FRAME", "check_decoding", "ctc_log_likelihood", "max_characters", "transcribe_ids", "transcribe"]
+__all__ = ["CHARACTERS_PER_FRAME", "check_decoding", "ctc_log_likelihood", "max_characters", "rescore_with_ctc", "transcribe_ids", "transcribe"]
