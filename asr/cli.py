@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--codec", default=None, help="codec preset or folder (default: the one the ASR model names)")
     t.add_argument("--beam", type=_positive_int, default=1, metavar="N", help="beam width (default: 1 = greedy)")
     t.add_argument("--ctc-weight", type=float, default=0.0, metavar="W",
-                   help="rescore the beam's hypotheses with the model's CTC head, weight W in [0, 1] (needs --beam >= 2)")
+                   help="joint CTC / attention decoding: weight W in [0, 1) of the model's CTC head (default 0: off)")
     t.add_argument("--num-quantizers", type=_positive_int, default=None, metavar="N",
                    help="codebooks per frame to read: the bitrate (default: all the model reads)")
     t.add_argument("--max-piece-seconds", type=_positive_float, default=20.0, metavar="S",

@@ -1,8 +1,8 @@
 """CAT codes -> characters with a CAT-ASR model: greedy decoding or beam search, both from `training.generation`,
-over a batch of items of different lengths (left-padded prompts, one KV cache). With `ctc_weight` the beam's
-n-best list is rescored by the model's CTC head (joint CTC / attention scoring, Watanabe et al. 2017, applied
-to whole hypotheses): CTC cannot explain words the audio does not hold, so it curbs a decoder that runs on as a
-language model."""
+over a batch of items of different lengths (left-padded prompts, one KV cache). With `ctc_weight` the search
+is joint CTC / attention decoding (Watanabe et al. 2017): every hypothesis is scored by
+(1 - w) x log p_decoder + w x log p_CTC-prefix, from the model's CTC head (`ctc_prefix.py`). CTC cannot explain
+characters the audio does not hold, so it curbs a decoder that runs on as a language model."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import math
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from training.generation import BeamSearchConfig, HFBeamDecoder, HFCausalLMDecoder, SamplingConfig, beam_search, generate
 from tts.text import MAX_CHARACTERS_PER_SECOND, CharTokenizer
 
 from .configuration_asr import CATASRConfig
+from .ctc_prefix import CTCPrefixScorer
 from .modeling_asr import CATASRModel
 
 FRAMES_PER_SECOND = 12.5  # of every CAT codec preset
@@ -31,10 +31,8 @@ def check_decoding(config: CATASRConfig, beam: int, ctc_weight: float) -> None:
     """Refuse decoding settings the model cannot follow (pipelines call it before encoding any audio)."""
     if beam < 1:
         raise ValueError(f"beam must be >= 1, got {beam}")
-    if not 0.0 <= ctc_weight <= 1.0:
-        raise ValueError(f"ctc_weight must be in [0, 1], got {ctc_weight}")
-    if ctc_weight > 0 and beam < 2:
-        raise ValueError("ctc_weight rescores the beam's hypotheses: it needs beam >= 2")
+    if not 0.0 <= ctc_weight < 1.0:
+        raise ValueError(f"ctc_weight must be in [0, 1), got {ctc_weight}")
     if ctc_weight > 0 and config.ctc_weight <= 0:
         raise ValueError("ctc_weight needs a model trained with a CTC head (its config's ctc_weight is 0)")
 
@@ -50,8 +48,8 @@ def transcribe_ids(
 ) -> list[list[int]]:
     """Character ids (without BOS / EOS) of each item of `codes` (each [K' >= num_quantizers, frames >= 1]).
 
-    ctc_weight > 0 (needs beam > 1 and a model trained with a CTC head) picks, among the beam's finished
-    hypotheses, the one with the best (1 - ctc_weight) x log p_attention + ctc_weight x log p_CTC."""
+    ctc_weight w in (0, 1) (a model trained with a CTC head) searches (beam 1 included) by
+    (1 - w) x log p_decoder + w x log p_CTC-prefix."""
     config = model.config
     k = config.num_quantizers if num_quantizers is None else num_quantizers
     if not 1 <= k <= config.num_quantizers:
@@ -70,37 +68,18 @@ def transcribe_ids(
     prompts = model.prompt_embeddings(batch, lengths, k)
     limits = [max_characters(int(n), config.max_positions) for n in lengths]
     eos = CharTokenizer.EOS
-    if beam == 1:
+    if beam == 1 and ctc_weight == 0:
         decoder = HFCausalLMDecoder(model.as_causal_lm(), prompt_embeds=prompts)
         sampling = [SamplingConfig(temperature=0, max_new_tokens=m, stop_tokens=(eos,)) for m in limits]
         return generate(decoder, sampling, len(codes)).tokens
+    scorer = None
+    if ctc_weight > 0:  # ranking by (1 - w) att + w ctc = ranking by att + w / (1 - w) ctc
+        log_probs = model.ctc_log_probs(batch, lengths, k)
+        scorer = CTCPrefixScorer(log_probs, lengths * config.ctc_upsample, eos, ctc_weight / (1 - ctc_weight))
     decoder = HFBeamDecoder(model.as_causal_lm(), prompt_embeds=prompts)
     search = [BeamSearchConfig(num_beams=beam, max_new_tokens=m, stop_tokens=(eos,), length_penalty=length_penalty)
               for m in limits]
-    result = beam_search(decoder, search, len(codes))
-    if ctc_weight == 0:
-        return result.tokens
-    log_probs = model.ctc_log_probs(batch, lengths, k)  # [B, T, V]
-    steps = lengths * config.ctc_upsample
-    return [rescore_with_ctc(n_best, log_probs[i, : int(steps[i])], ctc_weight) for i, n_best in enumerate(result.n_best)]
-
-
-def rescore_with_ctc(n_best: list[tuple[float, float, list[int]]], log_probs: torch.Tensor, weight: float) -> list[int]:
-    """The tokens of the n-best entry (score, summed log-prob, tokens) with the best
-    (1 - weight) x its decoder log-prob + weight x its CTC log-likelihood under `log_probs` [T, V]."""
-    def joint(entry: tuple[float, float, list[int]]) -> float:
-        return (1 - weight) * entry[1] + weight * ctc_log_likelihood(log_probs, entry[2])
-
-    return max(n_best, key=joint)[2]
-
-
-def ctc_log_likelihood(log_probs: torch.Tensor, ids: list[int]) -> float:
-    """log p_CTC(ids | audio) from one item's CTC log-probabilities [T, V] (blank = 0); -inf when too long to fit."""
-    if not ids:
-        return float(log_probs[:, 0].sum())
-    nll = F.ctc_loss(log_probs[:, None], torch.tensor([ids], device=log_probs.device), torch.tensor([log_probs.shape[0]]),
-                     torch.tensor([len(ids)]), blank=0, reduction="sum", zero_infinity=False)
-    return -float(nll)
+    return beam_search(decoder, search, len(codes), scorer=scorer).tokens
 
 
 def transcribe(model: CATASRModel, codes: Sequence[torch.Tensor], num_quantizers: int | None = None, beam: int = 1,
@@ -111,4 +90,4 @@ def transcribe(model: CATASRModel, codes: Sequence[torch.Tensor], num_quantizers
     return [" ".join(tokenizer.decode(x).split()) for x in ids]
 
 
-__all__ = ["CHARACTERS_PER_FRAME", "check_decoding", "ctc_log_likelihood", "max_characters", "rescore_with_ctc", "transcribe_ids", "transcribe"]
+__all__ = ["CHARACTERS_PER_FRAME", "check_decoding", "max_characters", "transcribe_ids", "transcribe"]

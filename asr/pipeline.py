@@ -137,7 +137,7 @@ class ASRPipeline:
 
         `sampling_rate` is that of waveforms (resampled when it differs from the codec's); files carry theirs.
         `num_quantizers` codebooks are read per frame (default: all the model reads); `beam` 1 is greedy;
-        `ctc_weight` > 0 rescores the beam's hypotheses with the model's CTC head (`decoding.transcribe_ids`)."""
+        `ctc_weight` > 0 decodes jointly with the model's CTC head (`decoding.transcribe_ids`)."""
         single = not isinstance(audio, (list, tuple))
         items = [audio] if single else list(audio)
         k = self._num_quantizers(num_quantizers)

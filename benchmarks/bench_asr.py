@@ -6,7 +6,7 @@ Sets (codes cached by `catcodec tokenize`, see configs/asr_small_cpu.yaml):
 - synthetic: data/synth_tts/val.codes.jsonl, 4 voices never heard in training reading 100 held-out sentences;
 - real: data/manifests/val.codes.jsonl, the held-out real speakers' clips that have a transcript.
 For each set: word and character error rates of CAT-ASR (greedy at every --num-quantizers, and beam search
-at the largest, with CTC rescoring too when --ctc-weight is given), and PocketSphinx's WER on the original audio; then both per speaker (which voices it cannot
+at the largest, also joint CTC / attention decoding when --ctc-weight is given), and PocketSphinx's WER on the original audio; then both per speaker (which voices it cannot
 read yet). Not a test: figures depend on the model.
 """
 
@@ -75,7 +75,7 @@ def main() -> None:
     ap.add_argument("--num-quantizers", default="1,2,4,8")
     ap.add_argument("--beam", type=int, default=4)
     ap.add_argument("--ctc-weight", type=float, default=0.0,
-                    help="also rescore the beam's hypotheses with the CTC head at this weight (a model trained with CTC)")
+                    help="also decode jointly with the CTC head at this weight (a model trained with CTC)")
     ap.add_argument("--limit", type=int, default=None, help="at most this many utterances per set, evenly spread over it")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)

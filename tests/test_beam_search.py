@@ -54,17 +54,44 @@ def sequence_logprob(model, prompt: torch.Tensor, tokens: list[int], stop: int |
     return float(sum(logp[i, t] for i, t in enumerate(target)))
 
 
-def test_n_best_is_ranked_and_starts_with_the_answer(lm):
+class TokenCost:
+    """A stateless prefix scorer: every token costs cost[token] (a toy stand-in for CTC prefix scores)."""
+
+    def __init__(self, cost: torch.Tensor) -> None:
+        self.cost, self.rows, self.reorders = cost, 0, 0
+
+    def start(self, items: torch.Tensor) -> None:
+        self.rows = len(items)
+
+    def step(self) -> torch.Tensor:
+        return -self.cost.expand(self.rows, -1)
+
+    def reorder(self, rows: torch.Tensor, tokens: torch.Tensor) -> None:
+        assert len(rows) == len(tokens) == self.rows
+        self.reorders += 1
+
+
+def test_prefix_scorer_adds_to_the_decoders_log_probabilities(lm):
     ps = prompts(4)
-    cfg = BeamSearchConfig(num_beams=3, max_new_tokens=6, stop_tokens=(STOP,))
-    result = beam_search(HFBeamDecoder(lm, prompt_ids=ps), cfg, len(ps))
-    for b, n_best in enumerate(result.n_best):
-        assert len(n_best) >= 2
-        assert n_best[0][2] == result.tokens[b] and n_best[0][0] == result.scores[b]
-        assert [h[0] for h in n_best] == sorted((h[0] for h in n_best), reverse=True)
-        for score, logprob, tokens in n_best:  # each entry's log-prob is the model's own
-            stopped = len(tokens) < cfg.max_new_tokens
-            assert logprob == pytest.approx(sequence_logprob(lm, ps[b], tokens, STOP if stopped else None), abs=1e-3)
+    cfg = BeamSearchConfig(num_beams=3, max_new_tokens=6, stop_tokens=(STOP,), length_penalty=0.0)
+    plain = beam_search(HFBeamDecoder(lm, prompt_ids=ps), cfg, len(ps))
+    free = beam_search(HFBeamDecoder(lm, prompt_ids=ps), cfg, len(ps), scorer=TokenCost(torch.zeros(VOCAB)))
+    assert free.tokens == plain.tokens and free.logprobs == pytest.approx(plain.logprobs)
+    cost = torch.linspace(0, 2, VOCAB)
+    scorer = TokenCost(cost)
+    scored = beam_search(HFBeamDecoder(lm, prompt_ids=ps), cfg, len(ps), scorer=scorer)
+    assert scorer.reorders >= 1
+    for b, tokens in enumerate(scored.tokens):  # the score is the model's log-prob plus the scorer's gains
+        stopped = scored.stop_reason[b] == "stop_token"
+        charged = tokens + ([STOP] if stopped else [])
+        expected = sequence_logprob(lm, ps[b], tokens, STOP if stopped else None) - float(cost[charged].sum())
+        assert scored.logprobs[b] == pytest.approx(expected, abs=1e-3)
+    # a prohibitive cost on one token keeps it out of every result
+    token = next(t for tokens in plain.tokens for t in tokens)
+    banned = torch.zeros(VOCAB)
+    banned[token] = 1e4
+    avoided = beam_search(HFBeamDecoder(lm, prompt_ids=ps), cfg, len(ps), scorer=TokenCost(banned)).tokens
+    assert all(token not in t for t in avoided)
 
 
 @pytest.mark.parametrize("length_penalty", [0.0, 1.0, 2.0])

@@ -4,7 +4,15 @@
     from training.generation import BeamSearchConfig, HFBeamDecoder, beam_search
 """
 
-from .beam import BeamDecoder, BeamSearchConfig, BeamSearchResult, HFBeamDecoder, beam_search, normalized_score
+from .beam import (
+    BeamDecoder,
+    BeamSearchConfig,
+    BeamSearchResult,
+    HFBeamDecoder,
+    PrefixScorer,
+    beam_search,
+    normalized_score,
+)
 from .decoders import FullRecomputeDecoder, HFCausalLMDecoder, StepDecoder
 from .loop import GenerationResult, StepEvent, generate, iter_generate
 from .sampling import (
@@ -32,6 +40,7 @@ __all__ = [
     "HFBeamDecoder",
     "BeamSearchConfig",
     "BeamSearchResult",
+    "PrefixScorer",
     "beam_search",
     "normalized_score",
 ]

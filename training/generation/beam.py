@@ -12,6 +12,10 @@ its current length, as transformers does), or at max_new_tokens.
 Plain beam search can end below greedy decoding (the greedy path may fall out of the beam), so with more than
 one beam each request also runs one greedy row beside its beams, and its hypothesis competes with theirs:
 the result never scores below greedy, at the cost of one more row. With one beam this is exactly greedy.
+
+A `PrefixScorer` (optional) adds its own score of every (hypothesis, next token) to the decoder's
+log-probability, e.g. CTC prefix scores in joint CTC / attention decoding (`asr.ctc_prefix`); hypotheses are
+then ranked by the sum, and the greedy row still follows the decoder alone.
 """
 
 from __future__ import annotations
@@ -27,6 +31,19 @@ from .decoders import HFCausalLMDecoder, StepDecoder
 class BeamDecoder(StepDecoder, Protocol):
     def reorder(self, rows: torch.Tensor) -> None:
         """Make row i continue what row rows[i] was (rows may repeat: that duplicates a hypothesis)."""
+
+
+class PrefixScorer(Protocol):
+    """Scores extensions of the search's hypotheses besides the decoder; its rows follow the decoder's."""
+
+    def start(self, items: torch.Tensor) -> None:
+        """One empty hypothesis per row; row r serves request items[r]."""
+
+    def step(self) -> torch.Tensor:
+        """[rows, vocab]: what each row's hypothesis gains (<= 0) by each next token."""
+
+    def reorder(self, rows: torch.Tensor, tokens: torch.Tensor) -> None:
+        """Row i now holds the hypothesis of row rows[i] extended by tokens[i]."""
 
 
 class HFBeamDecoder(HFCausalLMDecoder):
@@ -66,9 +83,6 @@ class BeamSearchResult:
     scores: list[float] = field(default_factory=list)  # its length-normalised log-probability
     logprobs: list[float] = field(default_factory=list)  # its summed log-probability (stop token included)
     stop_reason: list[str] = field(default_factory=list)  # "stop_token" | "max_new_tokens"
-    # every finished hypothesis per request, best first, as (score, summed log-prob, tokens): an n-best list
-    # for rescoring with another model (e.g. the ASR's CTC head)
-    n_best: list[list[tuple[float, float, list[int]]]] = field(default_factory=list)
 
 
 def normalized_score(logprob: float, length: int, length_penalty: float) -> float:
@@ -116,8 +130,12 @@ def beam_search(
     decoder: BeamDecoder,
     config: BeamSearchConfig | Sequence[BeamSearchConfig],
     batch_size: int,
+    scorer: PrefixScorer | None = None,
 ) -> BeamSearchResult:
-    """Search every request of `decoder` (batch_size prompts) at once; one config, or one per request."""
+    """Search every request of `decoder` (batch_size prompts) at once; one config, or one per request.
+
+    With a `scorer` a hypothesis's log-probability (`logprobs`, and what `scores` normalise) includes the
+    scorer's gains."""
     configs = list(config) if isinstance(config, Sequence) else [config] * batch_size
     if len(configs) != batch_size:
         raise ValueError(f"{len(configs)} beam search configs for {batch_size} requests")
@@ -129,10 +147,14 @@ def beam_search(
     logits = decoder.prefill().float()
     device = logits.device
     decoder.reorder(torch.arange(batch_size, device=device).repeat_interleave(lanes))
+    if scorer is not None:
+        scorer.start(torch.arange(batch_size, device=device).repeat_interleave(lanes))
     logits = logits.repeat_interleave(lanes, dim=0)
     for step in range(max(c.max_new_tokens for c in configs)):
         vocab = logits.shape[-1]
         logp = logits.log_softmax(-1).view(batch_size, lanes, vocab)
+        if scorer is not None:
+            logp = logp + scorer.step().to(logp).view(batch_size, lanes, vocab)
         scores = torch.full((batch_size, width), float("-inf"), device=device)
         for b, r in enumerate(requests):
             scores[b, : len(r.beams)] = torch.tensor([s for s, _ in r.beams])
@@ -179,6 +201,8 @@ def beam_search(
         if all(r.done for r in requests):
             break
         decoder.reorder(torch.tensor(rows, device=device))
+        if scorer is not None:
+            scorer.reorder(torch.tensor(rows, device=device), torch.tensor(feed, device=device))
         logits = decoder.step(torch.tensor(feed, device=device)).float()
     result = BeamSearchResult()
     for r in requests:
@@ -187,9 +211,7 @@ def beam_search(
         result.scores.append(best.score)
         result.logprobs.append(best.logprob)
         result.stop_reason.append(best.reason)
-        ranked = sorted(r.finished, key=lambda h: h.score, reverse=True)
-        result.n_best.append([(h.score, h.logprob, h.tokens) for h in ranked])
     return result
 
 
-__all__ = ["BeamDecoder", "HFBeamDecoder", "BeamSearchConfig", "BeamSearchResult", "beam_search", "normalized_score"]
+__all__ = ["BeamDecoder", "HFBeamDecoder", "PrefixScorer", "BeamSearchConfig", "BeamSearchResult", "beam_search", "normalized_score"]
