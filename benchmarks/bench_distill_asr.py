@@ -4,7 +4,8 @@
 
 Both students start from the same initialisation and see the same batches in the same order for the same
 number of steps; the distilled one also matches the teacher's softened character distributions (KL,
-temperature 2) and its last hidden states (through a learned projection). Prints held-out character and
+temperature 2) and its last hidden states (through a learned projection). Prints held-out loss (teacher-forced
+nats per character: smooth, so it shows a difference while transcripts are still poor) and character and
 word error rates (greedy) of both, and of the teacher for scale. Needs the codes manifests of
 configs/asr_small_cpu.yaml (`catcodec tokenize`). Not a test: figures depend on the machine and the budget.
 """
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from asr.decoding import transcribe
 from asr.metrics import character_error_rate, word_error_rate
@@ -26,7 +28,7 @@ from asr.training_task import ASRTask
 from training.config import load_config
 from training.trainer import Trainer
 from tts.text import CharTokenizer
-from tts.training_task import CodesTextDataset
+from tts.training_task import CodesTextDataset, collate_tts
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,6 +45,22 @@ def held_out_error_rates(model: CATASRModel, manifests: list[str], items: int) -
         references.append(" ".join(tokenizer.decode(item["text"].tolist()).split()))
     hypotheses = transcribe(model.eval(), codes, tokenizer=tokenizer)
     return character_error_rate(references, hypotheses), word_error_rate(references, hypotheses)
+
+
+@torch.no_grad()
+def held_out_loss(model: CATASRModel, manifests: list[str], items: int, batch_size: int = 16) -> float:
+    """Teacher-forced cross-entropy (nats per character, every codebook) on the first `items` held-out utterances."""
+    tokenizer = CharTokenizer()
+    data = CodesTextDataset(manifests, model.config.num_quantizers, 10_000, tokenizer)
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, min(items, len(data)), batch_size):
+        batch = collate_tts([data[i] for i in range(start, min(start + batch_size, items, len(data)))])
+        levels = torch.full((len(batch["codes"]),), model.config.num_quantizers)
+        out = model(**batch, levels=levels)
+        total += float(F.cross_entropy(out.logits.float(), out.labels, reduction="sum"))
+        count += len(out.labels)
+    return total / max(count, 1)
 
 
 def train_student(args, out: str, teacher_config, distill: dict | None) -> tuple[CATASRModel, float]:
@@ -93,15 +111,16 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as out:
             student, seconds = train_student(args, out, teacher.config, block)
         cer, wer = held_out_error_rates(student, val, args.items)
-        results[name] = {"cer": cer, "wer": wer, "train_seconds": seconds,
-                         "parameters": sum(p.numel() for p in student.parameters())}
+        results[name] = {"loss": held_out_loss(student, val, args.items), "cer": cer, "wer": wer,
+                         "train_seconds": seconds, "parameters": sum(p.numel() for p in student.parameters())}
     cer, wer = held_out_error_rates(teacher, val, args.items)
-    results["teacher"] = {"cer": cer, "wer": wer, "parameters": sum(p.numel() for p in teacher.parameters())}
+    results["teacher"] = {"loss": held_out_loss(teacher, val, args.items), "cer": cer, "wer": wer,
+                          "parameters": sum(p.numel() for p in teacher.parameters())}
 
     print(f"\n{args.steps} steps each; held-out {args.items} utterances, greedy, all codebooks")
-    print(f"{'model':10}{'params':>9}{'CER':>8}{'WER':>8}")
+    print(f"{'model':10}{'params':>9}{'loss':>8}{'CER':>8}{'WER':>8}")
     for name, r in results.items():
-        print(f"{name:10}{r['parameters'] / 1e6:8.1f}M{100 * r['cer']:7.1f}%{100 * r['wer']:7.1f}%")
+        print(f"{name:10}{r['parameters'] / 1e6:8.1f}M{r['loss']:8.3f}{100 * r['cer']:7.1f}%{100 * r['wer']:7.1f}%")
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args), **results}, indent=2, default=str))
 
