@@ -279,8 +279,8 @@ class CodecTask(Task):
             losses["discriminator"] = discriminator_loss(d_real, d_fake)
             disc = models.raw("discriminator")  # no DDP sync: its gradient from this loss is not wanted
             fake_out = disc(recon)
-            with torch.no_grad():
-                real_out = disc(batch.audio)
+            # feature-matching targets: the real half of the pass above (the same weights), not a third pass
+            real_out = [(logits.detach(), [f.detach() for f in feats]) for logits, feats in d_real]
             adv = generator_adversarial_loss(fake_out)
             feat = feature_matching_loss(real_out, fake_out)
             losses["generator"] = loss_g + w.adversarial * adv + w.feature * feat
