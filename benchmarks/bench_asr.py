@@ -6,8 +6,8 @@ Sets (codes cached by `catcodec tokenize`, see configs/asr_small_cpu.yaml):
 - synthetic: data/synth_tts/val.codes.jsonl, 4 voices never heard in training reading 100 held-out sentences;
 - real: data/manifests/val.codes.jsonl, the held-out real speakers' clips that have a transcript.
 For each set: word and character error rates of CAT-ASR (greedy at every --num-quantizers, and beam search
-at the largest, also joint CTC / attention decoding when --ctc-weight is given), and PocketSphinx's WER on the original audio; then both per speaker (which voices it cannot
-read yet). Not a test: figures depend on the model.
+at the largest, also joint CTC / attention decoding when --ctc-weight is given), and PocketSphinx's WER on the
+original audio; then both per speaker (which voices it cannot read yet). Not a test: figures depend on the model.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from catcodec.codes_file import read_codes
 from catcodec.evaluation.asr import PocketsphinxASR
 from catcodec.evaluation.asr import normalize_text as plain
 from tts.text import TextError, normalize_text
+
 
 def per_speaker(rows: list[dict], systems: dict[str, list[str]]) -> dict[str, dict[str, float]]:
     """WER of each system on each speaker's utterances: {speaker: {system: wer}}."""
