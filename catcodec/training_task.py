@@ -19,6 +19,7 @@ from torch import nn
 from training.data import AudioBatch, AudioDataset, collate_audio
 from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher
 from training.task import Models, StepOutput, Task, register_task
+from training.warm_start import copy_matching_tensors
 
 from .audio import save_audio
 from .discriminators import CodecDiscriminator
@@ -122,26 +123,25 @@ def warm_start(model: CATModel, folder: str) -> list[str]:
     encoder gives the saved model's codes until it learns to use them. Returns the names left wholly or
     partly at their fresh initialisation (printed)."""
     saved = CATModel.from_pretrained(folder)
-    source, target = saved.state_dict(), model.state_dict()
-    taken = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    source, target = dict(saved.state_dict()), model.state_dict()
     grown = []
     adds_harmonics = not saved.config.num_harmonics and model.config.num_harmonics
     if adds_harmonics and HEAD_PROJECTION in source and source[HEAD_PROJECTION].shape[0] == model.config.main_head_dim:
         merged = target[HEAD_PROJECTION].clone()
         merged[: model.config.main_head_dim] = source[HEAD_PROJECTION]
-        taken[HEAD_PROJECTION] = merged
+        source[HEAD_PROJECTION] = merged
         grown.append(HEAD_PROJECTION)
     patch = model.config.patch_size
     adds_pitch = not saved.config.pitch_input and model.config.pitch_input
     if adds_pitch and INPUT_PROJECTION in source and source[INPUT_PROJECTION].shape[1] == patch:
         merged = torch.zeros_like(target[INPUT_PROJECTION])
         merged[:, :patch] = source[INPUT_PROJECTION]
-        taken[INPUT_PROJECTION] = merged
+        source[INPUT_PROJECTION] = merged
         grown.append(INPUT_PROJECTION)
-    model.load_state_dict(taken, strict=False)
-    fresh = sorted(k for k in target if k not in taken or k in grown)
+    left = copy_matching_tensors(model, source, origin=folder)  # the grown tensors now match too
+    fresh = sorted(set(left) | set(grown))
     print(
-        f"init_from {folder}: {len(taken)} of {len(target)} tensors copied ({len(grown)} grown, new rows fresh); "
+        f"init_from {folder}: {len(target) - len(left)} of {len(target)} tensors copied ({len(grown)} grown, new rows fresh); "
         f"fresh: {', '.join(fresh) or 'none'}"
     )
     return fresh
