@@ -33,11 +33,15 @@ from tts.training_task import CodesTextDataset, collate_tts
 REPO = Path(__file__).resolve().parents[1]
 
 
+def held_out_set(manifests: list[str], num_quantizers: int) -> CodesTextDataset:
+    """The held-out utterances, read once for every model compared."""
+    return CodesTextDataset(manifests, num_quantizers, 10_000, CharTokenizer())
+
+
 @torch.no_grad()
-def held_out_error_rates(model: CATASRModel, manifests: list[str], items: int) -> tuple[float, float]:
+def held_out_error_rates(model: CATASRModel, data: CodesTextDataset, items: int) -> tuple[float, float]:
     """(CER, WER) of greedy transcripts of the first `items` held-out utterances with every codebook."""
-    tokenizer = CharTokenizer()
-    data = CodesTextDataset(manifests, model.config.num_quantizers, 10_000, tokenizer)
+    tokenizer = data.tokenizer
     codes, references = [], []
     for i in range(min(items, len(data))):
         item = data[i]
@@ -48,14 +52,13 @@ def held_out_error_rates(model: CATASRModel, manifests: list[str], items: int) -
 
 
 @torch.no_grad()
-def held_out_loss(model: CATASRModel, manifests: list[str], items: int, batch_size: int = 16) -> float:
+def held_out_loss(model: CATASRModel, data: CodesTextDataset, items: int, batch_size: int = 16) -> float:
     """Teacher-forced cross-entropy (nats per character, every codebook) on the first `items` held-out utterances."""
-    tokenizer = CharTokenizer()
-    data = CodesTextDataset(manifests, model.config.num_quantizers, 10_000, tokenizer)
     model.eval()
     total, count = 0.0, 0
-    for start in range(0, min(items, len(data)), batch_size):
-        batch = collate_tts([data[i] for i in range(start, min(start + batch_size, items, len(data)))])
+    end = min(items, len(data))
+    for start in range(0, end, batch_size):
+        batch = collate_tts([data[i] for i in range(start, min(start + batch_size, end))])
         levels = torch.full((len(batch["codes"]),), model.config.num_quantizers)
         out = model(**batch, levels=levels)
         total += float(F.cross_entropy(out.logits.float(), out.labels, reduction="sum"))
@@ -104,7 +107,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     teacher = CATASRModel.from_pretrained(args.teacher)
-    val = load_config(args.config).task["val_manifests"]
+    val = held_out_set(load_config(args.config).task["val_manifests"], teacher.config.num_quantizers)
     distill = {"teacher": args.teacher, "kl": 1.0, "hidden": 1.0, "temperature": args.temperature, "task": 1.0}
     results = {}
     for name, block in (("alone", None), ("distilled", distill)):
