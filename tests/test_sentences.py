@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from training.data import sentences as S
-from training.data.synthesize import SENTENCES, _festival, missing_festival_voices, select_voices
+from training.data.synthesize import (EXTRA_VOICES, SENTENCES, VOICES, _festival, _flite, missing_festival_voices,
+                                      select_voices)
 
 LUA = '''
 dialogId("vit-hs-klid1", "font_statue", "Citizens, please remain calm.")
@@ -187,3 +188,23 @@ def test_voice_groups_select_training_or_held_out_voices():
     assert select_voices(["flite:slt:d1"])[0].speaker == "flite:slt:d1"
     with pytest.raises(SystemExit, match="unknown voices"):
         select_voices(["klingon"])
+
+
+def test_extra_voices_are_training_only_and_never_a_held_out_voice():
+    extra = select_voices(["extra"])
+    assert extra == list(EXTRA_VOICES) and all(v.extra and not v.val and v.group == "extra" for v in extra)
+    assert not set(extra) & set(select_voices(None))  # the default set (and so data/synth_tts) is unchanged
+    speakers = [v.speaker for v in VOICES + EXTRA_VOICES]
+    assert len(speakers) == len(set(speakers))  # every speaker id names one voice
+    held_out = {v.voice for v in VOICES if v.val}
+    for v in extra:  # no held-out voice name, accent or espeak variant comes back as a training voice
+        assert v.voice not in held_out
+        assert "scotland" not in v.voice and not v.voice.endswith("+f5") and v.voice != "awb", v.speaker
+    assert select_voices(["train", "extra"]) == [v for v in VOICES if not v.val] + list(EXTRA_VOICES)
+
+
+def test_flite_pitch_target_is_an_argument_and_part_of_the_speaker_id():
+    slt = _flite("slt", 0.9, f0=200)
+    assert slt.speaker == "flite:slt:d0.9f200"
+    assert slt.args == ("--setf", "duration_stretch=0.9", "--setf", "int_f0_target_mean=200")
+    assert _flite("rms", 1.1).args == ("--setf", "duration_stretch=1.1")

@@ -32,7 +32,8 @@ from tqdm import tqdm
 from .manifest import ManifestEntry, write_manifest
 
 SAMPLE_RATE = 16000
-INSTALL_HINT = "apt-get install espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k festlex-cmu"
+INSTALL_HINT = ("apt-get install espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k festlex-cmu"
+                " festvox-kdlpc16k")
 COMMANDS = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}  # tool -> executable
 FESTIVAL_VOICES = Path("/usr/share/festival/voices")  # <language>/<voice name>/ per installed festival voice
 PEAK = 0.95  # written files never exceed this
@@ -48,6 +49,12 @@ class Voice:
     variant: str
     args: tuple[str, ...] = ()
     val: bool = False
+    extra: bool = False  # in EXTRA_VOICES: more training speakers for ASR, outside the default set
+
+    @property
+    def group(self) -> str:
+        """"train" or "val" for the default voices, "extra" for EXTRA_VOICES (training voices too)."""
+        return "extra" if self.extra else ("val" if self.val else "train")
 
     @property
     def speaker(self) -> str:
@@ -64,8 +71,12 @@ def _espeak(voice: str, speed: int, pitch: int, val: bool = False) -> Voice:
     return Voice("espeak-ng", voice, f"s{speed}p{pitch}", ("-s", str(speed), "-p", str(pitch), "-a", "70"), val)
 
 
-def _flite(voice: str, stretch: float, val: bool = False) -> Voice:
-    return Voice("flite", voice, f"d{stretch:g}", ("--setf", f"duration_stretch={stretch:g}"), val)
+def _flite(voice: str, stretch: float, val: bool = False, f0: int | None = None) -> Voice:
+    """Flite voice; `f0` (Hz) moves the intonation target of voices that read it (slt, kal16; rms ignores it)."""
+    args = ("--setf", f"duration_stretch={stretch:g}")
+    if f0 is not None:
+        args += ("--setf", f"int_f0_target_mean={f0}")
+    return Voice("flite", voice, f"d{stretch:g}" + ("" if f0 is None else f"f{f0}"), args, val)
 
 
 def _festival(voice: str, stretch: float, f0: int | None = None, val: bool = False) -> Voice:
@@ -105,6 +116,26 @@ VOICES: tuple[Voice, ...] = (
     # held out: the only HTS (statistical parametric, MLSA vocoder) voice; flite's clustergen slt is the same
     # recorded speaker, so this tests an unseen synthesis method rather than an unseen person
     _festival("cmu_us_slt_arctic_hts", 1.0, val=True),
+)
+
+# More training speakers for ASR (`--voices extra`), none of them a held-out voice: espeak-ng's other variants
+# (each its own formant scaling) across the accents except Scotland and never variant f5; flite's slt, rms and
+# kal16 at other speeds and pitches (never awb); festival's second diphone voice ked (festvox-kdlpc16k).
+# Variety of voice, not amount of text, is what the held-out voices showed missing (docs in asr/README.md).
+EXTRA_VOICES: tuple[Voice, ...] = tuple(
+    Voice(v.tool, v.voice, v.variant, v.args, extra=True) for v in (
+        _espeak("en-us+m1", 170, 40), _espeak("en-us+f1", 155, 70), _espeak("en-us+klatt", 160, 50),
+        _espeak("en-us+m7", 145, 30), _espeak("en-us+f2", 180, 64), _espeak("en-us+klatt4", 150, 58),
+        _espeak("en-gb+m2", 160, 45), _espeak("en-gb+f4", 150, 72), _espeak("en-gb+klatt3", 170, 50),
+        _espeak("en-gb-x-rp+m4", 140, 38), _espeak("en-gb-x-rp+f1", 165, 68),
+        _espeak("en-gb-x-gbcwmd", 160, 48), _espeak("en-gb-x-gbcwmd+f3", 150, 66),
+        _espeak("en-gb-x-gbclan+m5", 175, 42), _espeak("en-029+m6", 165, 36), _espeak("en-029", 150, 52),
+        _espeak("en-us-nyc+f2", 160, 70), _espeak("en-us-nyc+m2", 150, 44), _espeak("en-us+klatt2", 185, 40),
+        _espeak("en-gb+m6", 135, 55),
+        _flite("slt", 0.9, f0=200), _flite("slt", 1.2, f0=150), _flite("rms", 0.85), _flite("kal16", 1.15, f0=120),
+        _flite("kal16", 0.9, f0=80),
+        _festival("ked_diphone", 1.0), _festival("ked_diphone", 0.9, 130), _festival("kal_diphone", 1.2, 95),
+    )
 )
 
 SENTENCES: tuple[str, ...] = (
@@ -390,25 +421,27 @@ def plan(voices: list[Voice], sentences: list[str], per_voice: int) -> list[tupl
 
 
 def select_voices(names: list[str] | None) -> list[Voice]:
-    """The built-in voices, or those whose speaker id, voice name or tool matches one of `names` ("train" and
-    "val" name the training and the held-out voices)."""
+    """The default voices, or those (of VOICES and EXTRA_VOICES) whose speaker id, voice name, tool or group
+    matches one of `names` ("train" and "val" name the default training and held-out voices, "extra" the
+    additional training voices)."""
     if not names:
         return list(VOICES)
 
     def labels(v: Voice) -> tuple[str, ...]:
-        return v.speaker, v.voice, v.tool, "val" if v.val else "train"
+        return v.speaker, v.voice, v.tool, v.group
 
-    chosen = [v for v in VOICES if any(n in labels(v) for n in names)]
-    unknown = [n for n in names if not any(n in labels(v) for v in VOICES)]
+    known = VOICES + EXTRA_VOICES
+    chosen = [v for v in known if any(n in labels(v) for n in names)]
+    unknown = [n for n in names if not any(n in labels(v) for v in known)]
     if unknown:
-        raise SystemExit(f"unknown voices {unknown}; known: {', '.join(v.speaker for v in VOICES)}")
+        raise SystemExit(f"unknown voices {unknown}; known: {', '.join(v.speaker for v in known)}")
     return chosen
 
 
 SOURCE_TXT = """Source repository: none; generated locally by training.data.synthesize with Debian's espeak-ng, flite \
 and festival.
 License / provenance: synthetic speech; espeak-ng is GPL-3.0-or-later, flite and its voices are BSD-style \
-(CMU), festival, its voices (festvox-kallpc16k, festvox-us-slt-hts) and festlex-cmu are X11/BSD-style \
+(CMU), festival, its voices (festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts) and festlex-cmu are X11/BSD-style \
 (CSTR Edinburgh, CMU); sentences are {sentences}.
 Utterances: {n} ({n} with transcript), speakers: {s}, minutes: {m:.2f}, sample rates: [16000]
 manifest.jsonl fields: audio (relative path), text, speaker (tool:voice:variant), sample_rate, duration (s), \
@@ -461,12 +494,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="sentences for the held-out voices (then train voices read only --sentences-file)")
     parser.add_argument("--val-sentences", type=int, default=None,
                         help="sentences per held-out voice (default: --sentences)")
-    parser.add_argument("--voices", nargs="+", default=None, help="speaker ids, voice names, tools, or train / val (the training / held-out voices)")
+    parser.add_argument("--voices", nargs="+", default=None,
+                        help="speaker ids, voice names, tools, or train / val / extra (the default training / "
+                             "held-out voices, the additional training voices)")
+    parser.add_argument("--first-sentence", type=int, default=0,
+                        help="skip this many lines of --sentences-file (to read lines other runs did not)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--overwrite", action="store_true", help="re-synthesise files that already exist")
     args = parser.parse_args(argv)
 
-    sentences = read_sentences(args.sentences_file)
+    sentences = read_sentences(args.sentences_file)[max(0, args.first_sentence):]
     val_sentences = sentences if args.val_sentences_file is None else read_sentences(args.val_sentences_file)
     per_val = args.sentences if args.val_sentences is None else args.val_sentences
     if not sentences or not val_sentences or args.sentences < 1 or per_val < 1:
