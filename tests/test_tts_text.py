@@ -47,6 +47,13 @@ def test_years_and_ordinals():
         ("1,000,000 people", "one million people"),
         ("\u201cQuoted\u201d \u2014 dash", "quoted, dash"),
         ("Room 2500", "room two thousand five hundred"),
+        # past 10^15 a number is read digit by digit (a fortune quotation held a 36-digit one)
+        ("Code 1000000000000000007", "code one zero zero zero zero zero zero zero zero zero zero zero zero zero zero "
+                                     "zero zero zero seven"),
+        ("$12345678901234567 or 2.00000000000000001", "one two three four five six seven eight nine zero one two "
+         "three four five six seven dollars or two point " + "zero " * 16 + "one"),
+        ("the 99999999999999999th", "the nine nine nine nine nine nine nine nine nine nine nine nine nine nine nine "
+                                    "nine nine"),
     ],
 )
 def test_normalize_text(raw, clean):
