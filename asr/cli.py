@@ -8,7 +8,7 @@ import sys
 import torch
 from transformers.utils import logging as hf_logging
 
-from catcodec.audio import AudioError
+from catcodec.audio import AudioError, check_readable_path
 
 PROG = "catcodec-asr"
 EXIT_ERROR = 2
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     bar_was_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bars: stdout is the transcripts, stderr the errors
     try:
+        for path in args.files:  # a mistyped name fails now, not after the models have loaded
+            check_readable_path(path)
         asr = ASRPipeline.from_pretrained(args.model, codec=args.codec, max_piece_seconds=args.max_piece_seconds,
                                           batch_size=args.batch_size)
         texts = asr(list(args.files), num_quantizers=args.num_quantizers, beam=args.beam, ctc_weight=args.ctc_weight)

@@ -101,7 +101,7 @@ def validate_waveform(wav: Waveform, name: str = "input") -> None:
         raise AudioError(f"{_quote(name)} contains NaN or infinite samples")
 
 
-def _check_readable_path(path: PathLike) -> None:
+def check_readable_path(path: PathLike) -> None:
     """Fail early, with a precise message, on paths that cannot be an audio file."""
     p = Path(path)
     if p.is_dir():
@@ -123,7 +123,7 @@ def load_audio_with_rate(
     """
     if max_seconds is not None and not max_seconds > 0:
         raise ValueError(f"max_seconds must be positive or None, got {max_seconds!r}")
-    _check_readable_path(path)
+    check_readable_path(path)
     kind = "not a readable audio file (wav, flac, ogg ...)"
     try:
         info = sf.info(os.fspath(path))

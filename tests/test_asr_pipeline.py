@@ -169,10 +169,17 @@ def test_cli(folders, tmp_path, capsys, monkeypatch):
                      "--max-piece-seconds", "0.3"]) == 0
     assert capsys.readouterr().out.startswith(f"{a}\t")
 
-    assert asr_main(["transcribe", str(tmp_path / "missing.wav"), "--model", str(folders / "asr")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("catcodec-asr: error: ") and "file not found" in err and len(err.splitlines()) == 1
     import asr.pipeline
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("models loaded before the input files were checked")
+
+    with monkeypatch.context() as m:  # a missing file fails before any model loads
+        m.setattr(asr.pipeline.ASRPipeline, "from_pretrained", no_loading)
+        assert asr_main(["transcribe", str(a), str(tmp_path / "missing.wav"), "--model", str(folders / "asr")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("catcodec-asr: error: ") and "missing.wav': file not found" in err
+    assert len(err.splitlines()) == 1
 
     monkeypatch.setattr(asr.pipeline, "PRETRAINED", tmp_path / "nothing bundled")
     assert asr_main(["transcribe", str(a)]) == 2  # no bundled weights: says how to train

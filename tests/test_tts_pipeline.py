@@ -88,7 +88,7 @@ def test_voice_prompt_is_used(folders, tmp_path):
     assert prompted.size > 0 and not (plain.size == prompted.size and np.allclose(plain, prompted))
 
 
-def test_cli(folders, tmp_path, capsys):
+def test_cli(folders, tmp_path, capsys, monkeypatch):
     out = tmp_path / "o.wav"
     code = tts_main(["Good day.", "-o", str(out), "--model", str(folders / "tts"), "--seed", "0", "--stream",
                      "--max-seconds", "0.5"])
@@ -100,8 +100,15 @@ def test_cli(folders, tmp_path, capsys):
     assert "catcodec-tts: error: text is empty" in capsys.readouterr().err
     assert tts_main(["hi", "-o", str(out), "--model", str(tmp_path / "nope")]) == 2
     assert "is not a TTS model folder" in capsys.readouterr().err
-    assert tts_main(["hi", "-o", str(out), "--model", str(folders / "tts"), "--prompt", str(tmp_path / "missing.wav")]) == 2
-    assert "file not found" in capsys.readouterr().err
+    import tts.pipeline
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("models loaded before the prompt file was checked")
+
+    with monkeypatch.context() as m:  # a missing prompt fails before any model loads
+        m.setattr(tts.pipeline.TTSPipeline, "from_pretrained", no_loading)
+        assert tts_main(["hi", "-o", str(out), "--model", str(folders / "tts"), "--prompt", str(tmp_path / "missing.wav")]) == 2
+    assert "missing.wav': file not found" in capsys.readouterr().err
 
 
 def test_end_of_speech_cannot_come_before_the_text_could_be_said(folders, monkeypatch):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from catcodec.audio import AudioError, save_audio
+from catcodec.audio import AudioError, check_readable_path, save_audio
 
 PROG = "catcodec-tts"
 BUNDLED = Path(__file__).parent / "pretrained" / "cat-tts-small"
@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {what}: train one (python -m training tts --config ...) and pass --model FOLDER", file=sys.stderr)
         return EXIT_ERROR
     try:
+        if args.prompt is not None:  # a mistyped prompt fails now, not after the models have loaded
+            check_readable_path(args.prompt)
         tts = TTSPipeline.from_pretrained(model_dir, codec=args.codec)
         start = time.perf_counter()
         first = None
