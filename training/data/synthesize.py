@@ -498,7 +498,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="speaker ids, voice names, tools, or train / val / extra (the default training / "
                              "held-out voices, the additional training voices)")
     parser.add_argument("--first-sentence", type=int, default=0,
-                        help="skip this many lines of --sentences-file (to read lines other runs did not)")
+                        help="skip this many sentences of the list (to read sentences other runs did not)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--overwrite", action="store_true", help="re-synthesise files that already exist")
     args = parser.parse_args(argv)
