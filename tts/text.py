@@ -32,11 +32,12 @@ MAX_CHARACTERS_PER_SECOND = 25.0
 
 
 def number_to_words(n: int) -> str:
-    """Cardinal English words for 0 <= n < 10^15: 1234 -> 'one thousand two hundred thirty four'."""
+    """Cardinal English words: 1234 -> 'one thousand two hundred thirty four'; past MAX_NUMBER (serials, long
+    codes) digit by digit, as people read them: 10^15 + 7 -> 'one zero ... zero seven'."""
     if n < 0:
         return "minus " + number_to_words(-n)
     if n > MAX_NUMBER:
-        raise ValueError(f"number too large to spell: {n}")
+        return _digit_words(str(n))
     if n < 20:
         return _ONES[n]
     if n < 100:
@@ -79,32 +80,21 @@ def _digit_words(digits: str) -> str:
     return " ".join(_ONES[int(d)] for d in digits)
 
 
-def _cardinal(digits: str) -> str:
-    """A whole number in words; past MAX_NUMBER (serials, long codes) read digit by digit, as people do."""
-    n = int(digits)
-    return number_to_words(n) if n <= MAX_NUMBER else _digit_words(digits.lstrip("0") or "0")
-
-
 def _spell_number(match: re.Match) -> str:
     raw = match.group(0).replace(",", "")
     if "." in raw:
         whole, frac = raw.split(".", 1)
-        return _cardinal(whole or "0") + " point " + _digit_words(frac)
+        return number_to_words(int(whole or 0)) + " point " + _digit_words(frac)
     n = int(raw)
     if len(raw) == 4 and 1100 <= n <= 2099:  # most four-digit numbers in running text are years
         return year_to_words(n)
-    return _cardinal(raw)
-
-
-def _spell_ordinal(match: re.Match) -> str:
-    n = int(match.group(1))
-    return ordinal_to_words(n) if n <= MAX_NUMBER else _digit_words(match.group(1))
+    return number_to_words(n)
 
 
 def _spell_money(match: re.Match) -> str:
     whole, cents = match.group(1).replace(",", ""), match.group(2)
     dollars = int(whole)
-    text = _cardinal(whole) + (" dollar" if dollars == 1 else " dollars")
+    text = number_to_words(dollars) + (" dollar" if dollars == 1 else " dollars")
     if cents and int(cents):
         text += " and " + number_to_words(int(cents)) + (" cent" if int(cents) == 1 else " cents")
     return " " + text + " "
@@ -119,7 +109,7 @@ def normalize_text(text: str) -> str:
     for k, v in _ABBREVIATIONS.items():
         text = re.sub(rf"(?<![a-z]){re.escape(k)}", v + " ", text)
     text = re.sub(r"\$(\d[\d,]*)(?:\.(\d\d))?", _spell_money, text)
-    text = re.sub(r"(\d+)(st|nd|rd|th)\b", _spell_ordinal, text)
+    text = re.sub(r"(\d+)(st|nd|rd|th)\b", lambda m: ordinal_to_words(int(m.group(1))), text)
     text = re.sub(r"\d[\d,]*(?:\.\d+)?", _spell_number, text)
     for k, v in _SYMBOLS.items():
         text = text.replace(k, v)
