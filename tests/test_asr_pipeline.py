@@ -195,7 +195,6 @@ def test_cli(folders, tmp_path, capsys, monkeypatch):
     assert exit_info.value.code == 2
 
 
-
 def test_bundled_weights_read_the_bundled_example():
     """The shipped CAT-ASR loads with the shipped codec (same codes) and has learnt to read: the transcript of the
     bundled clip (a held-out speaker) costs it far fewer nats per character given that clip's codes than given the

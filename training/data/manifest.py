@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,11 @@ def write_manifest(entries: Iterable[ManifestEntry], path: str | Path, relative_
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def speaker_folder(speaker: str) -> str:
+    """A folder name for a speaker's files: runs of anything but letters, digits, '.', '_', '-' become '_'."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", speaker)
 
 
 def split_by_speaker(entries: list[ManifestEntry], val_speakers: list[str] | None = None,

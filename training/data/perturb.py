@@ -12,8 +12,6 @@ Writes 16-bit FLAC at the source rate under OUT/audio/ and a manifest of every c
 from __future__ import annotations
 
 import argparse
-import os
-import re
 from pathlib import Path
 
 import librosa
@@ -21,7 +19,9 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from .manifest import ManifestEntry, read_manifest, write_manifest
+from catcodec.audio import load_audio_with_rate, save_audio
+
+from .manifest import ManifestEntry, read_manifest, speaker_folder, write_manifest
 
 MIN_FACTOR, MAX_FACTOR = 0.5, 2.0  # beyond this, speech stops sounding like a person
 PEAK = 0.95  # resampling can overshoot: copies are scaled to stay below this
@@ -54,15 +54,10 @@ def speaker_name(speaker: str, factor: float) -> str:
 
 def perturbed_entry(entry: ManifestEntry, factor: float, out: Path) -> ManifestEntry:
     """Write the copy of one clip (kept if it exists) and return its manifest entry."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", speaker_name(entry.speaker, factor))
-    path = out / "audio" / slug / f"{Path(entry.audio).stem}.flac"
+    path = out / "audio" / speaker_folder(speaker_name(entry.speaker, factor)) / f"{Path(entry.audio).stem}.flac"
     if not path.exists():
-        wav, rate = sf.read(entry.audio, dtype="float32", always_2d=True)
-        fast = change_speed(wav.mean(axis=1), factor, rate)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.flac")
-        sf.write(str(tmp), fast, rate, subtype="PCM_16", format="FLAC")
-        os.replace(tmp, path)
+        wav, rate = load_audio_with_rate(entry.audio)  # mono; clear errors on a missing, empty or corrupt clip
+        save_audio(path, change_speed(wav, factor, rate), rate)  # atomic 16-bit FLAC
     info = sf.info(str(path))
     extra = {**entry.extra, "speed": factor, "source_audio": entry.audio}
     return ManifestEntry(str(path), entry.text, speaker_name(entry.speaker, factor), info.samplerate,

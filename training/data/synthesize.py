@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import librosa
@@ -29,7 +28,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from .manifest import ManifestEntry, write_manifest
+from .manifest import ManifestEntry, speaker_folder, write_manifest
 
 SAMPLE_RATE = 16000
 INSTALL_HINT = ("apt-get install espeak-ng flite festival festvox-us-slt-hts festvox-kallpc16k festlex-cmu"
@@ -63,7 +62,7 @@ class Voice:
     @property
     def slug(self) -> str:
         """A folder name for the speaker's files."""
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.speaker)
+        return speaker_folder(self.speaker)
 
 
 def _espeak(voice: str, speed: int, pitch: int, val: bool = False) -> Voice:
@@ -123,7 +122,7 @@ VOICES: tuple[Voice, ...] = (
 # kal16 at other speeds and pitches (never awb); festival's second diphone voice ked (festvox-kdlpc16k).
 # Variety of voice, not amount of text, is what the held-out voices showed missing (docs in asr/README.md).
 EXTRA_VOICES: tuple[Voice, ...] = tuple(
-    Voice(v.tool, v.voice, v.variant, v.args, extra=True) for v in (
+    replace(v, extra=True) for v in (
         _espeak("en-us+m1", 170, 40), _espeak("en-us+f1", 155, 70), _espeak("en-us+klatt", 160, 50),
         _espeak("en-us+m7", 145, 30), _espeak("en-us+f2", 180, 64), _espeak("en-us+klatt4", 150, 58),
         _espeak("en-gb+m2", 160, 45), _espeak("en-gb+f4", 150, 72), _espeak("en-gb+klatt3", 170, 50),
