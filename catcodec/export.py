@@ -5,6 +5,8 @@
 
 The model card (MODEL_CARD.md: data, steps, hardware, time, evaluation) is written by hand next to them.
 Loading upcasts to fp32 (the models' `from_pretrained` default to it), so bf16 storage costs only rounding.
+`--max-shard-mb 15` splits the weights into files of at most that size plus an index (transformers' sharded
+format, which `from_pretrained` reads as it is): for carrying a model where files are size-limited.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from .modeling_cat import CATModel
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
 
-def export(source: str | Path, out: Path, dtype: torch.dtype = torch.bfloat16, model_class=CATModel) -> Path:
-    """Load `source` with `model_class` and save it to `out` in `dtype`; returns the weights file."""
+def export(source: str | Path, out: Path, dtype: torch.dtype = torch.bfloat16, model_class=CATModel,
+           max_shard_mb: float | None = None) -> list[Path]:
+    """Load `source` with `model_class` and save it to `out` in `dtype`; returns the weights files."""
     model = model_class.from_pretrained(source)
-    model.to(dtype).save_pretrained(out)
-    return out / "model.safetensors"
+    shard = {} if max_shard_mb is None else {"max_shard_size": int(max_shard_mb * 1e6)}
+    model.to(dtype).save_pretrained(out, **shard)
+    return sorted(out.glob("*.safetensors"))
 
 
 def main(argv: list[str] | None = None, model_class=CATModel, prog: str = "python -m catcodec.export") -> int:
@@ -32,13 +36,17 @@ def main(argv: list[str] | None = None, model_class=CATModel, prog: str = "pytho
     ap.add_argument("source", help="a folder written by save_pretrained (a run's model/ folder)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="bfloat16")
+    ap.add_argument("--max-shard-mb", type=float, default=None, help="split the weights into files of at most this many MB")
     args = ap.parse_args(argv)
+    if args.max_shard_mb is not None and args.max_shard_mb <= 0:
+        ap.error("--max-shard-mb must be positive")
     try:
-        path = export(args.source, args.out, DTYPES[args.dtype], model_class)
+        paths = export(args.source, args.out, DTYPES[args.dtype], model_class, args.max_shard_mb)
     except (FileNotFoundError, OSError, ValueError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, {args.dtype})")
+    for path in paths:
+        print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB, {args.dtype})")
     return 0
 
 

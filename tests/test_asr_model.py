@@ -167,12 +167,35 @@ def test_bf16_export_loads_back_in_fp32(tmp_path):
     model = CATASRModel(CATASRConfig(text_vocab_size=38, num_quantizers=2, codebook_size=16, hidden_size=32,
                                      num_layers=1, num_heads=2, intermediate_size=64, max_positions=64))
     model.save_pretrained(tmp_path / "run")
-    weights = export(tmp_path / "run", tmp_path / "shipped", model_class=CATASRModel)
+    (weights,) = export(tmp_path / "run", tmp_path / "shipped", model_class=CATASRModel)
     assert weights.stat().st_size < (tmp_path / "run" / "model.safetensors").stat().st_size * 0.6  # half the bytes
     loaded = CATASRModel.from_pretrained(tmp_path / "shipped")
     assert loaded.lm_head.weight.dtype == torch.float32
     assert torch.allclose(loaded.lm_head.weight, model.lm_head.weight, atol=1e-2)
     assert not torch.equal(loaded.lm_head.weight, model.lm_head.weight)  # bf16 rounding happened
+
+
+def test_sharded_export_keeps_each_file_under_the_limit_and_loads_back(tmp_path):
+    """`--max-shard-mb`: several files, none over the limit, read back by from_pretrained as one model."""
+    from asr.configuration_asr import CATASRConfig
+    from asr.modeling_asr import CATASRModel
+    from catcodec.export import main
+
+    torch.manual_seed(0)
+    model = CATASRModel(CATASRConfig(text_vocab_size=38, num_quantizers=2, codebook_size=64, hidden_size=64,
+                                     num_layers=2, num_heads=2, intermediate_size=128, max_positions=64))
+    model.save_pretrained(tmp_path / "run")
+    whole = (tmp_path / "run" / "model.safetensors").stat().st_size / 2  # bytes in bf16
+    limit_mb = whole / 3 / 1e6
+    assert main([str(tmp_path / "run"), "--out", str(tmp_path / "shipped"), "--max-shard-mb", str(limit_mb)],
+                model_class=CATASRModel) == 0
+    shards = sorted((tmp_path / "shipped").glob("*.safetensors"))
+    assert len(shards) >= 3 and (tmp_path / "shipped" / "model.safetensors.index.json").is_file()
+    # a shard may pass the limit by one tensor's header at most; the biggest tensor here is far smaller
+    assert all(f.stat().st_size <= limit_mb * 1e6 + 4096 for f in shards)
+    loaded = CATASRModel.from_pretrained(tmp_path / "shipped")
+    for (name, a), (_, b) in zip(loaded.state_dict().items(), model.state_dict().items()):
+        assert torch.allclose(a, b, atol=2e-2), name
 
 
 def test_auxiliary_ctc_loss_adds_to_the_loss_and_ignores_padding():
