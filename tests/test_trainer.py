@@ -237,6 +237,20 @@ def test_task_registry():
     assert get_task("codec").__name__ == "CodecTask"  # found through the package's entry point
 
 
+def test_tasks_of_a_source_checkout_load_without_installed_entry_points(monkeypatch):
+    """A checkout run without `pip install` (no entry points in the environment) finds the tasks that its
+    pyproject.toml declares, and only those."""
+    import training.task as task_module
+
+    monkeypatch.setattr(task_module, "entry_points", lambda group: [])
+    monkeypatch.setattr(task_module, "_TASKS", {})
+    assert task_module.get_task("asr").__name__ == "ASRTask"
+    assert "codec" not in task_module._TASKS  # only the package asked for was imported
+    assert task_module.available_tasks() == ["asr", "codec", "tts"]
+    with pytest.raises(KeyError, match="unknown task 'toy'"):
+        task_module.get_task("toy")
+
+
 def test_batch_sampler_shards_global_batches():
     one = ResumableBatchSampler(40, 8, seed=3)
     r0 = ResumableBatchSampler(40, 4, seed=3, rank=0, world_size=2)

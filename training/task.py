@@ -3,13 +3,14 @@
 A task says what the models are (one per optimizer), what a batch is, and which loss each optimizer
 minimises. The trainer owns everything else: devices, DDP, precision, accumulation, clipping, schedules,
 checkpoints, logging. Model packages register their tasks under the entry-point group `training.tasks`
-(see pyproject.toml), so `training` never imports them.
+(see pyproject.toml), so `training` never imports them. A source checkout that was never pip-installed
+(a lent machine whose Python the package does not declare) reads the same entry points from its pyproject.toml.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -126,9 +127,21 @@ def get_task(name: str) -> Callable[[TrainConfig], Task]:
     return _TASKS[name]
 
 
+def _source_checkout_entry_points() -> list[EntryPoint]:
+    """The task entry points declared in the pyproject.toml beside this package (none outside a source checkout)."""
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    import tomllib
+
+    declared = tomllib.loads(pyproject.read_text()).get("project", {}).get("entry-points", {}).get(ENTRY_POINT_GROUP, {})
+    return [EntryPoint(name, value, ENTRY_POINT_GROUP) for name, value in declared.items()]
+
+
 def _load_entry_points(only: str | None = None) -> None:
-    """Import the registered task packages (only the one named `only`, so one broken package spoils no other)."""
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    """Import the registered task packages (only the one named `only`, so one broken package spoils no other):
+    the installed entry points first, then those of a source checkout's pyproject.toml."""
+    for ep in [*entry_points(group=ENTRY_POINT_GROUP), *_source_checkout_entry_points()]:
         if ep.name not in _TASKS and (only is None or ep.name == only):
             cls = ep.load()
             _TASKS.setdefault(ep.name, cls)
