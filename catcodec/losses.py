@@ -120,6 +120,7 @@ class CodecLossWeights:
     reconstruction: float = 15.0  # multi-scale mel L1 (MultiScaleMelLoss)
     commitment: float = 0.25  # quantizer commitment (encoder -> codes)
     codebook: float = 1.0  # quantizer codebook (codes -> encoder)
+    residual: float = 0.0  # quantizer: share of the latent's energy its layers leave (0: off, as v1-v4 trained)
     adversarial: float = 1.0  # generator_adversarial_loss
     feature: float = 2.0  # feature_matching_loss
     pitch: float = 1.0  # harmonic branch: pitch classes vs a YIN track (models with num_harmonics > 0 only)

@@ -63,6 +63,7 @@ class CATOutput(ModelOutput):
         semantic head in training).
     encoder_latents: `[batch, frames, dim]` encoder output, the quantizer's input (matched in distillation).
     commitment_loss / codebook_loss: the two VQ losses, unweighted.
+    residual_loss: share of the quantizer's input energy its layers leave unquantized (1 = none of it).
     pitch_logits / voicing_logits: `[batch, patches, pitch_bins]` / `[batch, patches]`, the harmonic branch's
         pitch and voicing predictions per patch frame (trained against a pitch track); None without the branch.
     """
@@ -77,6 +78,7 @@ class CATOutput(ModelOutput):
     codebook_loss: torch.FloatTensor | None = None
     pitch_logits: torch.FloatTensor | None = None
     voicing_logits: torch.FloatTensor | None = None
+    residual_loss: torch.FloatTensor | None = None
 
 
 def _is_streaming(module: torch.nn.Module) -> bool:
@@ -306,6 +308,7 @@ class CATModel(CATPreTrainedModel):
             codebook_loss=q.codebook_loss,
             pitch_logits=None if controls is None else controls.pitch_logits,
             voicing_logits=None if controls is None else controls.voicing_logits,
+            residual_loss=q.residual_loss,
         )
         return out if return_dict else out.to_tuple()
 

@@ -255,6 +255,7 @@ class CodecTask(Task):
             w.reconstruction * mel
             + w.commitment * out.commitment_loss
             + w.codebook * out.codebook_loss
+            + w.residual * out.residual_loss
             + w.semantic * semantic_loss
         )
         pitch_logs: dict[str, float] = {}
@@ -268,6 +269,7 @@ class CodecTask(Task):
             "mel": float(mel.detach()),
             "commitment": float(out.commitment_loss.detach()),
             "codebook": float(out.codebook_loss.detach()),
+            "residual": float(out.residual_loss.detach()),
             "semantic": float(semantic_loss.detach()),
         }
         losses = {"generator": loss_g}

@@ -254,3 +254,41 @@ def test_usage_tracks_assignment_shares_and_is_off_in_eval():
     _, codes, _, _ = layer(torch.randn(1, 20, 8))
     share = torch.bincount(codes.reshape(-1), minlength=16).float() / 20
     assert torch.allclose(layer.usage, 0.5 * start + 0.5 * share, atol=1e-6)
+
+
+def _residual_share_after_training(weight: float) -> float:
+    """A linear encoder whose latents are far larger than one layer's output (as in the v3 codec), the RVQ and a
+    linear decoder trained to reconstruct their input, with the residual loss at `weight`; the held-out share."""
+    torch.manual_seed(0)
+    enc, dec = torch.nn.Linear(24, 24), torch.nn.Linear(24, 24)
+    with torch.no_grad():
+        enc.weight.mul_(8.0)
+    q = _rvq(dropout=0.5, seed=0)
+    opt = torch.optim.Adam([*enc.parameters(), *q.parameters(), *dec.parameters()], lr=1e-2)
+    gen = torch.Generator().manual_seed(5)
+    q.train()
+    for _ in range(80):
+        xb = torch.randn(8, 32, 24, generator=gen)
+        out = q(enc(xb))
+        loss = (dec(out.quantized) - xb).pow(2).mean() + 0.25 * out.commitment_loss + out.codebook_loss
+        loss = loss + weight * out.residual_loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    q.eval()
+    with torch.no_grad():
+        return float(q(enc(_x(b=4, t=50, seed=9))).residual_loss)
+
+
+def test_residual_loss_is_the_share_of_energy_left_and_makes_layers_quantize_a_residual():
+    q = _rvq().eval()
+    x = _x()
+    out = q(x)
+    latents = q.input_proj(x)
+    left = latents - sum(q.layers[i].decode(out.codes[:, i]) for i in range(K))
+    expected = (left.pow(2).sum(-1).mean(-1) / latents.pow(2).sum(-1).mean(-1)).mean()
+    torch.testing.assert_close(out.residual_loss, expected, atol=1e-5, rtol=1e-4)
+    # trained on reconstruction alone the layers need not add up to the latent (v3 leaves 93 % of it);
+    # with the residual loss they do (measured 0.967 vs 0.073)
+    without, with_loss = _residual_share_after_training(0.0), _residual_share_after_training(1.0)
+    assert without > 0.8 and with_loss < 0.3, (without, with_loss)

@@ -27,6 +27,7 @@ class QuantizerOutput:
     commitment_loss: torch.Tensor  # scalar
     codebook_loss: torch.Tensor  # scalar
     latents: torch.Tensor  # [B, T, quantizer_dim] the residual stream before the first layer
+    residual_loss: torch.Tensor | None = None  # scalar: share of the latents' energy the active layers leave
 
 
 class FactorizedVectorQuantizer(nn.Module):
@@ -203,6 +204,9 @@ class ResidualVectorQuantizer(nn.Module):
             codes.append(c)
         commitment = (commitment / keep).mean()
         codebook = (codebook / keep).mean()
+        # 0 when the layers add up to the latent; the VQ losses above only compare each layer's unit vectors
+        energy = latents.detach().pow(2).sum(-1).mean(-1).clamp_min(1e-8)  # [B]
+        residual_loss = (residual.pow(2).sum(-1).mean(-1) / energy).mean()
         if self.training and self.bypass > 0:
             quantized = self.bypass * latents + (1 - self.bypass) * quantized
         return QuantizerOutput(
@@ -211,6 +215,7 @@ class ResidualVectorQuantizer(nn.Module):
             commitment_loss=commitment,
             codebook_loss=codebook,
             latents=latents,
+            residual_loss=residual_loss,
         )
 
 
