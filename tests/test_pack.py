@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from catcodec.evaluation.baselines import opus_encoder_missing
 from training.data.manifest import ManifestEntry, read_manifest, write_manifest
 from training.data.pack import main, pack
 
@@ -50,7 +51,7 @@ def test_pack_stops_at_the_size_budget_and_favours_weight(tmp_path):
     assert speakers.count("a") > speakers.count("b")
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+@pytest.mark.skipif(bool(opus_encoder_missing()), reason="needs ffmpeg with libopus")
 def test_pack_as_opus_is_smaller_and_reads_back_at_the_rate(tmp_path):
     rng = np.random.default_rng(0)
     rate = 16000

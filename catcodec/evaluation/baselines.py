@@ -112,7 +112,8 @@ class Baseline:
     def available(self) -> tuple[bool, str]:
         """(True, "") when the external tools are installed, else (False, a note saying what is missing)."""
         if self.codec == "opus":
-            return _opus_available()
+            missing = opus_encoder_missing()
+            return (False, f"skipping Opus baselines: {missing}") if missing else (True, "")
         missing = [tool for tool in ("c2enc", "c2dec") if shutil.which(tool) is None]
         if missing:
             return False, f"skipping baseline {self.name}: {' and '.join(missing)} not found (Debian/Ubuntu: apt-get install codec2)"
@@ -133,9 +134,8 @@ class Baseline:
     def _run_opus(self, wav: np.ndarray, folder: Path) -> BaselineOutput:
         src, coded, dec = folder / "in.wav", folder / "out.opus", folder / "out.wav"
         sf.write(src, wav, EVAL_RATE, subtype="PCM_16")
-        ffmpeg = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-        _call([*ffmpeg, "-i", str(src), "-c:a", "libopus", "-b:a", f"{self.bitrate}k", "-application", "voip", str(coded)])
-        _call([*ffmpeg, "-i", str(coded), "-ar", str(EVAL_RATE), "-ac", "1", "-c:a", "pcm_s16le", str(dec)])
+        encode_opus(src, coded, self.bitrate)
+        _call([*FFMPEG, "-i", str(coded), "-ar", str(EVAL_RATE), "-ac", "1", "-c:a", "pcm_s16le", str(dec)])
         audio, rate = sf.read(dec, dtype="float64")
         if rate != EVAL_RATE:  # ffmpeg was told -ar 16000; be safe anyway
             audio = resample(audio, rate, EVAL_RATE)
@@ -169,6 +169,15 @@ def _to_int16(wav: np.ndarray) -> np.ndarray:
     return np.clip(np.round(wav * 32767.0), -32768, 32767).astype(np.int16)
 
 
+FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+
+
+def encode_opus(src: Path, dst: Path, kbps: str | float, application: str = "voip") -> None:
+    """Encode an audio file as Ogg Opus at `kbps` with ffmpeg + libopus ("voip" favours speech intelligibility,
+    "audio" fidelity); BaselineError when ffmpeg fails. The baselines use it, and `training.data.pack`."""
+    _call([*FFMPEG, "-i", str(src), "-c:a", "libopus", "-b:a", f"{kbps}k", "-application", application, str(dst)])
+
+
 def _call(cmd: list[str]) -> None:
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=TOOL_TIMEOUT_S)
@@ -182,16 +191,17 @@ def _call(cmd: list[str]) -> None:
 
 
 @lru_cache(maxsize=1)
-def _opus_available() -> tuple[bool, str]:
+def opus_encoder_missing() -> str:
+    """Why `encode_opus` cannot run here ("" when it can)."""
     if shutil.which("ffmpeg") is None:
-        return False, "skipping Opus baselines: ffmpeg not found (Debian/Ubuntu: apt-get install ffmpeg)"
+        return "ffmpeg not found (Debian/Ubuntu: apt-get install ffmpeg)"
     try:
         proc = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"skipping Opus baselines: cannot run ffmpeg ({exc})"
+        return f"cannot run ffmpeg ({exc})"
     if b"libopus" not in proc.stdout:
-        return False, "skipping Opus baselines: this ffmpeg has no libopus encoder"
-    return True, ""
+        return "this ffmpeg has no libopus encoder"
+    return ""
 
 
 def opus_payload_bytes(data: bytes) -> int:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -23,6 +21,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
+
+from catcodec.evaluation.baselines import encode_opus, opus_encoder_missing
 
 from .manifest import ManifestEntry, read_manifest, write_manifest
 
@@ -43,13 +43,11 @@ def weighted_order(sources: list[tuple[list[ManifestEntry], float]], seed: int) 
 
 
 def write_opus(path: Path, wav: np.ndarray, rate: int, kbps: float) -> None:
-    """Encode mono audio as Ogg Opus at `kbps` through ffmpeg (libsndfile reads it back at `rate`)."""
+    """Encode mono audio as Ogg Opus at `kbps` (libsndfile reads it back at `rate`)."""
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "clip.wav"
         sf.write(source, np.clip(wav, -1, 1), rate, subtype="PCM_16")
-        cmd = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(source), "-c:a", "libopus", "-b:a", f"{kbps:g}k",
-               "-application", "audio", str(path)]
-        subprocess.run(cmd, check=True, capture_output=True)
+        encode_opus(source, path, f"{kbps:g}", application="audio")
 
 
 def pack(sources: list[tuple[Path, float]], out: Path, rate: int, max_mb: float, max_seconds: float | None, seed: int,
@@ -101,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--opus-kbps", type=float, default=None, help="write Ogg Opus at this bitrate instead of FLAC (needs ffmpeg)")
     args = ap.parse_args(argv)
-    if args.opus_kbps and shutil.which("ffmpeg") is None:
-        ap.error("--opus-kbps needs ffmpeg with libopus on PATH (Debian: apt-get install ffmpeg)")
+    if args.opus_kbps and opus_encoder_missing():
+        ap.error(f"--opus-kbps needs ffmpeg with libopus: {opus_encoder_missing()}")
     stats = pack([parse_source(s) for s in args.manifest], args.out, args.rate, args.max_mb, args.max_seconds, args.seed,
                  args.opus_kbps)
     print(f"wrote {args.out}/manifest.jsonl: {stats['clips']} clips, {stats['minutes']:.1f} minutes, {stats['mb']:.1f} MB")
