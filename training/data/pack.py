@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", action="append", required=True, help="PATH[:WEIGHT]; repeat for several")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--rate", type=int, default=16000)
-    ap.add_argument("--max-mb", type=float, default=56.0)
+    ap.add_argument("--max-mb", type=float, default=56.0, help="size budget of the audio files, in MiB (2**20 bytes)")
     ap.add_argument("--max-seconds", type=float, default=20.0, help="cut longer clips (training crops are short)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--opus-kbps", type=float, default=None, help="write Ogg Opus at this bitrate instead of FLAC (needs ffmpeg)")
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--opus-kbps needs ffmpeg with libopus: {opus_encoder_missing()}")
     stats = pack([parse_source(s) for s in args.manifest], args.out, args.rate, args.max_mb, args.max_seconds, args.seed,
                  args.opus_kbps)
-    print(f"wrote {args.out}/manifest.jsonl: {stats['clips']} clips, {stats['minutes']:.1f} minutes, {stats['mb']:.1f} MB")
+    print(f"wrote {args.out}/manifest.jsonl: {stats['clips']} clips, {stats['minutes']:.1f} minutes, {stats['mb']:.1f} MiB")
     return 0
 
 
