@@ -28,7 +28,7 @@ from training.data.manifest import read_manifest
 @torch.no_grad()
 def measure(model: CATModel, waveforms: list[np.ndarray]) -> dict:
     q = model.quantizer
-    frame = model.config.patch_size * model.config.merge_factor ** (len(model.config.stage_dims) - 1)
+    frame = model.config.hop_length
     left = np.zeros(q.num_quantizers + 1)
     counts = torch.zeros(q.num_quantizers, q.codebook_size)
     norms, added = [], []
