@@ -27,7 +27,7 @@ class QuantizerOutput:
     commitment_loss: torch.Tensor  # scalar
     codebook_loss: torch.Tensor  # scalar
     latents: torch.Tensor  # [B, T, quantizer_dim] the residual stream before the first layer
-    residual_loss: torch.Tensor | None = None  # scalar: share of the latents' energy the active layers leave
+    residual_loss: torch.Tensor  # scalar: share of the latents' energy the active layers leave
 
 
 class FactorizedVectorQuantizer(nn.Module):
