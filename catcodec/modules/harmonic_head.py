@@ -176,8 +176,10 @@ class HarmonicHead(StreamingModule):
         phase = starts.float()[..., None] + within  # [B, N, hop]
         end = torch.remainder(starts[:, -1] + within[:, -1, -1].double(), 2 * math.pi)
 
-        amp_s = amp_prev[:, :, None, :] + (amp - amp_prev)[:, :, None, :] * w[:, None]  # [B, N, hop, H]
-        wave = (amp_s * torch.sin(phase[..., None] * self._harmonic_numbers(device))).sum(-1)  # [B, N, hop]
+        # sum_h (a_prev + (a - a_prev) w) sin(h phase) = S a_prev + w S (a - a_prev), S = sin(h phase) [B, N, hop, H]:
+        # two batched matrix-vector products instead of an amplitude tensor as large as S (a quarter of a CPU step)
+        sines = torch.sin(phase[..., None] * self._harmonic_numbers(device))
+        wave = (sines @ amp_prev[..., None]).squeeze(-1) + w * (sines @ (amp - amp_prev)[..., None]).squeeze(-1)
         return wave, (f0[:, -1:].clone(), amp[:, -1:].clone(), end)
 
 
