@@ -1,13 +1,15 @@
 """Does distillation help a small ASR? A half-width student trained alone vs distilled from the ASR teacher.
 
-    python benchmarks/bench_distill_asr.py --teacher runs/asr_small_cpu/model [--steps 1000] [--threads 1]
+    python benchmarks/bench_distill_asr.py --teacher asr/pretrained/cat-asr-small [--steps 1000] [--threads 1]
+        [--temperature 2] [--kl-weight 1] [--hidden-weight 1] [-o CONFIG_OVERRIDE ...]
 
 Both students start from the same initialisation and see the same batches in the same order for the same
 number of steps; the distilled one also matches the teacher's softened character distributions (KL,
-temperature 2) and its last hidden states (through a learned projection). Prints held-out loss (teacher-forced
-nats per character: smooth, so it shows a difference while transcripts are still poor) and character and
-word error rates (greedy) of both, and of the teacher for scale. Needs the codes manifests of
-configs/asr_small_cpu.yaml (`catcodec tokenize`). Not a test: figures depend on the machine and the budget.
+temperature 2, weight 1) and its last hidden states (through a learned projection, weight 1). Prints held-out
+loss (teacher-forced nats per character: smooth, so it shows a difference while transcripts are still poor)
+and character and word error rates (greedy) of both, and of the teacher for scale. Needs the codes manifests
+of configs/asr_small_cpu.yaml (`catcodec tokenize`), or those named by `-o task.train_manifests=[...]`.
+Not a test: figures depend on the machine and the budget.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def train_student(args, out: str, teacher_config, distill: dict | None) -> tuple
         f"task.model.intermediate_size={4 * width}",
         f"task.model.num_heads={max(1, teacher_config.num_heads // 2)}",
         f"task.model.num_quantizers={teacher_config.num_quantizers}",
+        *args.override,
     ]
     if distill is not None:
         overrides.append(f"distill={json.dumps(distill)}")
@@ -102,13 +105,18 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--items", type=int, default=100, help="held-out utterances transcribed")
     ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--kl-weight", type=float, default=1.0)
+    ap.add_argument("--hidden-weight", type=float, default=1.0)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--override", "-o", nargs="*", default=[], help="config overrides for both students, e.g. "
+                    "'task.train_manifests=[data/synth_tts/train.codes.jsonl]'")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     teacher = CATASRModel.from_pretrained(args.teacher)
-    val = held_out_set(load_config(args.config).task["val_manifests"], teacher.config.num_quantizers)
-    distill = {"teacher": args.teacher, "kl": 1.0, "hidden": 1.0, "temperature": args.temperature, "task": 1.0}
+    val = held_out_set(load_config(args.config, args.override).task["val_manifests"], teacher.config.num_quantizers)
+    distill = {"teacher": args.teacher, "kl": args.kl_weight, "hidden": args.hidden_weight,
+               "temperature": args.temperature, "task": 1.0}
     results = {}
     for name, block in (("alone", None), ("distilled", distill)):
         with tempfile.TemporaryDirectory() as out:

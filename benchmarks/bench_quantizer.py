@@ -6,8 +6,9 @@
 Prints, for 1, 2, 4, ... K codebooks: the share of the latent's energy the first k layers leave (in the
 quantizer's residual stream; 0 % = all of it quantized, the same measure as the training loss `residual`), and
 the perplexity (exp of the entropy of its code histogram; at most the codebook size) and number of distinct codes
-of codebook k. Also the latents' norms and the norm of what one layer adds: when the second is far smaller, the
-layers cannot add up to the latent. Not a test: figures depend on the model and the items.
+of codebook k. Also the latents' norms, the norm of what one layer adds and the cosine between the latent and the
+first layer's vector: when the layers' vectors are far shorter than the latent or point away from it, the layers
+cannot add up to the latent. Not a test: figures depend on the model and the items.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def measure(model: CATModel, waveforms: list[np.ndarray]) -> dict:
     frame = model.config.hop_length
     left = np.zeros(q.num_quantizers + 1)
     counts = torch.zeros(q.num_quantizers, q.codebook_size)
-    norms, added = [], []
+    norms, added, cosines = [], [], []
     for wav in waveforms:
         wav = wav[: wav.size // frame * frame]
         if wav.size == 0:
@@ -42,6 +43,8 @@ def measure(model: CATModel, waveforms: list[np.ndarray]) -> dict:
         for i, layer in enumerate(q.layers):
             codes = layer.encode(residual)
             out = layer.decode(codes)
+            if i == 0:
+                cosines.append(torch.nn.functional.cosine_similarity(residual, out, dim=-1))
             residual = residual - out
             left[i + 1] += float(residual.pow(2).sum())
             counts[i] += torch.bincount(codes, minlength=q.codebook_size).float()
@@ -56,6 +59,8 @@ def measure(model: CATModel, waveforms: list[np.ndarray]) -> dict:
         "codes_used": (counts > 0).sum(1).tolist(),
         "latent_norm_p5_p50_p95": torch.quantile(latent_norms, torch.tensor([0.05, 0.5, 0.95])).tolist(),
         "layer_output_norm_median": float(torch.cat(added).median()),
+        # how well the first layer's vector points along the latent (1 = same direction, 0 = orthogonal)
+        "first_layer_cosine_median": float(torch.cat(cosines).median()),
         "frames": int(latent_norms.numel()),
     }
 
@@ -76,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"model": str(args.model), "items": len(waveforms), **measure(model, waveforms)}
     lo, mid, hi = result["latent_norm_p5_p50_p95"]
     print(f"{result['items']} items, {result['frames']} frames; latent norm {lo:.1f} / {mid:.1f} / {hi:.1f} (5 / 50 / 95 %), "
-          f"one layer adds {result['layer_output_norm_median']:.1f} (median)")
+          f"one layer adds {result['layer_output_norm_median']:.1f} (median); cosine of the first layer's vector to the "
+          f"latent {result['first_layer_cosine_median']:.2f} (median)")
     print(f"{'codebooks':>9} | {'energy left':>11} | {'perplexity of the last':>22} | {'codes used':>10}")
     k = 1
     while k <= len(result["perplexity"]):
