@@ -13,9 +13,12 @@ from typing import Any
 
 from catcodec import CATModel
 from catcodec.messages import quote, reason
-from tts.cli import BUNDLED as TTS_BUNDLED  # where `catcodec-tts` looks for shipped weights
+from tts.pipeline import DEFAULT_MODEL as TTS_DEFAULT_MODEL
+from tts.pipeline import PRETRAINED as TTS_PRETRAINED
 
 from .errors import DemoError
+
+TTS_BUNDLED = TTS_PRETRAINED / TTS_DEFAULT_MODEL  # where `catcodec-tts` and TTSPipeline look for shipped weights
 
 
 def _same_codec(name: str, other: str) -> bool:

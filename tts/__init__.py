@@ -1,2 +1,2 @@
-"""CAT-TTS: autoregressive text-to-speech on CAT tokens. Built so far: text front-end, model, frame generation;
-training task, pipeline and CLI come next."""
+"""CAT-TTS: autoregressive text-to-speech on CAT tokens: text front-end, model, frame generation, training task,
+pipeline (`tts.pipeline.TTSPipeline`) and command line (`catcodec-tts`)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,7 +12,6 @@ import torch
 from catcodec.audio import AudioError, check_readable_path, save_audio
 
 PROG = "catcodec-tts"
-BUNDLED = Path(__file__).parent / "pretrained" / "cat-tts-small"
 EXIT_ERROR = 2
 
 
@@ -42,15 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     from .pipeline import TTSPipeline
 
-    model_dir = Path(args.model) if args.model else BUNDLED
-    if not (model_dir / "config.json").is_file():
-        what = f"'{args.model}' is not a TTS model folder" if args.model else "no TTS weights are bundled yet"
-        print(f"{PROG}: error: {what}: train one (python -m training tts --config ...) and pass --model FOLDER", file=sys.stderr)
-        return EXIT_ERROR
     try:
         if args.prompt is not None:  # a mistyped prompt fails now, not after the models have loaded
             check_readable_path(args.prompt)
-        tts = TTSPipeline.from_pretrained(model_dir, codec=args.codec)
+        tts = TTSPipeline.from_pretrained(args.model, codec=args.codec)  # default: the bundled weights
         start = time.perf_counter()
         first = None
         chunks = []

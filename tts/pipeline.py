@@ -1,6 +1,6 @@
 """`TTSPipeline`: text (+ an optional voice prompt) -> speech, whole or streamed chunk by chunk.
 
-    tts = TTSPipeline.from_pretrained("runs/tts/model")              # codec from the model's config
+    tts = TTSPipeline.from_pretrained()                  # the bundled cat-tts-small; or a folder such as runs/tts/model
     audio = tts("Good morning.", prompt="ref.wav", prompt_text="What the reference says.", seed=0)
     for chunk in tts.stream("Good morning."):                         # 80 ms of audio per frame
         play(chunk)
@@ -28,6 +28,9 @@ from .generation import iter_frames
 from .modeling_tts import CATTTSModel
 from .text import MAX_CHARACTERS_PER_SECOND, CharTokenizer, TextError
 
+PRETRAINED = Path(__file__).parent / "pretrained"
+DEFAULT_MODEL = "cat-tts-small"
+TRAIN_HINT = "train one (python -m training tts --config configs/tts_small_cpu.yaml) and pass its model folder"
 MAX_PROMPT_SECONDS = 15.0
 MIN_PROMPT_RMS = 1e-3  # about -60 dBFS: quieter than this is silence, not a voice
 
@@ -42,8 +45,15 @@ class TTSPipeline:
         self.tokenizer = tokenizer or CharTokenizer()
 
     @classmethod
-    def from_pretrained(cls, tts_path: str | Path, codec: str | Path | CATModel | None = None) -> "TTSPipeline":
-        model = CATTTSModel.from_pretrained(tts_path)
+    def from_pretrained(cls, tts_path: str | Path | None = None, codec: str | Path | CATModel | None = None) -> "TTSPipeline":
+        """A TTS model folder (default: the bundled `cat-tts-small`) and its codec (default: the one it names)."""
+        name = DEFAULT_MODEL if tts_path is None else str(tts_path)
+        path = PRETRAINED / name if name == DEFAULT_MODEL else Path(name)
+        if not (path / "config.json").is_file():
+            what = f"no TTS weights are bundled yet ({path} is missing)" if name == DEFAULT_MODEL else \
+                f"'{name}' is not a TTS model folder (no config.json)"
+            raise FileNotFoundError(f"{what}: {TRAIN_HINT}")
+        model = CATTTSModel.from_pretrained(path)
         if not isinstance(codec, CATModel):
             codec = CATModel.from_pretrained(codec or model.config.codec_name)
         return cls(model, codec)
