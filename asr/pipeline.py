@@ -23,6 +23,7 @@ import torch
 from catcodec import CATModel
 from catcodec.audio import AudioError, load_audio, validate_waveform
 from catcodec.codes_file import check_codec_weights
+from catcodec.model_folders import find_model_folder
 from tts.text import CharTokenizer
 
 from .decoding import check_decoding, transcribe
@@ -54,13 +55,7 @@ class ASRPipeline:
     def from_pretrained(cls, asr_path: str | Path | None = None, codec: str | Path | CATModel | None = None,
                         max_piece_seconds: float = 20.0, batch_size: int = 8) -> "ASRPipeline":
         """An ASR model folder (default: the bundled `cat-asr-small`) and its codec (default: the one it names)."""
-        name = DEFAULT_MODEL if asr_path is None else str(asr_path)
-        path = PRETRAINED / name if name == DEFAULT_MODEL else Path(name)
-        if not (path / "config.json").is_file():
-            what = f"no ASR weights are bundled yet ({path} is missing)" if name == DEFAULT_MODEL else \
-                f"'{name}' is not an ASR model folder (no config.json)"
-            raise FileNotFoundError(f"{what}: {TRAIN_HINT}")
-        model = CATASRModel.from_pretrained(path)
+        model = CATASRModel.from_pretrained(find_model_folder(asr_path, PRETRAINED, DEFAULT_MODEL, "an ASR", TRAIN_HINT))
         if not isinstance(codec, CATModel):
             codec = CATModel.from_pretrained(codec or model.config.codec_name)
         return cls(model, codec, max_piece_seconds=max_piece_seconds, batch_size=batch_size)

@@ -21,6 +21,7 @@ import torch
 from catcodec import CATModel
 from catcodec.audio import load_audio
 from catcodec.codes_file import check_codec_weights
+from catcodec.model_folders import find_model_folder
 from catcodec.streaming import StreamingDecoder
 from training.generation import SamplingConfig
 
@@ -47,13 +48,7 @@ class TTSPipeline:
     @classmethod
     def from_pretrained(cls, tts_path: str | Path | None = None, codec: str | Path | CATModel | None = None) -> "TTSPipeline":
         """A TTS model folder (default: the bundled `cat-tts-small`) and its codec (default: the one it names)."""
-        name = DEFAULT_MODEL if tts_path is None else str(tts_path)
-        path = PRETRAINED / name if name == DEFAULT_MODEL else Path(name)
-        if not (path / "config.json").is_file():
-            what = f"no TTS weights are bundled yet ({path} is missing)" if name == DEFAULT_MODEL else \
-                f"'{name}' is not a TTS model folder (no config.json)"
-            raise FileNotFoundError(f"{what}: {TRAIN_HINT}")
-        model = CATTTSModel.from_pretrained(path)
+        model = CATTTSModel.from_pretrained(find_model_folder(tts_path, PRETRAINED, DEFAULT_MODEL, "a TTS", TRAIN_HINT))
         if not isinstance(codec, CATModel):
             codec = CATModel.from_pretrained(codec or model.config.codec_name)
         return cls(model, codec)
