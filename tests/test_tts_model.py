@@ -7,6 +7,7 @@ import torch
 
 from training.generation import SamplingConfig
 from tts.configuration_tts import CATTTSConfig
+from tts.depth_decoding import DepthStepper
 from tts.generation import generate_codes, iter_frames
 from tts.modeling_tts import CATTTSModel
 from helpers.tiny_tts import TOK, batch, tiny_config  # noqa: E402  (shared tiny TTS)
@@ -91,6 +92,39 @@ def test_iter_frames_streams_and_validates():
         next(iter_frames(model, TOK.encode("hi"), num_quantizers=4))
     prompt = torch.randint(0, 16, (3, 4))
     assert next(iter_frames(model, TOK.encode("hi"), prompt_codes=prompt, sampling=SamplingConfig(temperature=0))).shape == (3,)
+
+
+def test_depth_stepper_gives_the_depth_transformers_logits_level_by_level():
+    """The cached one-position-at-a-time depth decoding used in generation equals the whole-sequence forward."""
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config(num_quantizers=4, depth_num_layers=2)).eval()
+    context, codes = torch.randn(2, 64), torch.randint(0, 16, (2, 4))
+    with torch.no_grad():
+        whole = model.depth_logits(context, codes)
+        stepper = DepthStepper(model)
+        stepped = [stepper.start(context)] + [stepper.push(codes[:, k]) for k in range(3)]
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(whole, stepped))
+        assert [tuple(lg.shape) for lg in stepped] == [(2, 17), (2, 16), (2, 16), (2, 16)]  # level 0 can end speech
+        with pytest.raises(ValueError, match="already decoded"):
+            stepper.push(codes[:, 3])
+        again = [stepper.start(context)] + [stepper.push(codes[:, k]) for k in range(3)]  # start() resets
+        assert all(torch.equal(a, b) for a, b in zip(stepped, again))
+
+
+def test_greedy_frames_equal_a_whole_sequence_reference():
+    """iter_frames (cached temporal and depth steps) picks the argmax of the uncached forward, frame by frame."""
+    torch.manual_seed(1)
+    model = CATTTSModel(tiny_config(num_quantizers=3)).eval()
+    ids = TOK.encode("hi there")
+    frames = generate_codes(model, ids, sampling=SamplingConfig(temperature=0), max_frames=6)
+    text = torch.tensor([ids])
+    with torch.no_grad():
+        for t in range(frames.shape[1]):
+            x, _, starts = model._sequences(text, torch.tensor([len(ids)]), frames[None, :, :t], torch.tensor([t]),
+                                            torch.tensor([3]))
+            state = model.temporal(inputs_embeds=x).last_hidden_state[:, starts[0] + t]
+            logits = model.depth_logits(state, frames[None, :, t])
+            assert [int(lg[0, : 16].argmax()) for lg in logits] == frames[:, t].tolist()
 
 
 def test_config_validation():

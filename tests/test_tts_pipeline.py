@@ -12,6 +12,7 @@ import torch
 from catcodec import CATConfig, CATModel
 from tts.cli import main as tts_main
 from tts.configuration_tts import CATTTSConfig
+from tts.depth_decoding import DepthStepper
 from tts.modeling_tts import CATTTSModel
 from tts.pipeline import TTSPipeline
 from tts.text import MAX_CHARACTERS_PER_SECOND, CharTokenizer, TextError
@@ -126,14 +127,14 @@ def test_missing_weights_say_how_to_train(tmp_path, monkeypatch):
 
 def test_end_of_speech_cannot_come_before_the_text_could_be_said(folders, monkeypatch):
     tts = TTSPipeline.from_pretrained(folders / "tts")
-    eos, plain = tts.model.config.end_of_speech_id, tts.model.depth_logits
+    eos, plain = tts.model.config.end_of_speech_id, DepthStepper.start
 
-    def always_stop(state, teacher):  # a model that always wants to end: only the minimum keeps it talking
-        logits = [x.clone() for x in plain(state, teacher)]
-        logits[0][..., eos] = 1e4
+    def always_stop(self, context):  # a model that always wants to end: only the minimum keeps it talking
+        logits = plain(self, context).clone()  # a frame's first level: where the end of speech is predicted
+        logits[..., eos] = 1e4
         return logits
 
-    monkeypatch.setattr(tts.model, "depth_logits", always_stop)
+    monkeypatch.setattr(DepthStepper, "start", always_stop)
     text = "A sentence of forty nine characters, give or take"
     chars = len(CharTokenizer().encode(text)) - 2
     frames = len(list(tts.stream(text, temperature=0, max_seconds=10.0)))

@@ -1,5 +1,5 @@
 """Frame-by-frame synthesis with CAT-TTS: a KV-cached temporal step, then the depth Transformer codebook by
-codebook, each token drawn with the shared sampling rules of `training.generation`. Frames come out as soon
+codebook (`depth_decoding.DepthStepper`, its own cache), each token drawn with the shared sampling rules of `training.generation`. Frames come out as soon
 as they exist, so a streaming codec decoder can turn them into audio while the rest is generated."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import torch
 
 from training.generation import SamplingConfig, sample_next
 
+from .depth_decoding import DepthStepper
 from .modeling_tts import CATTTSModel
 
 
@@ -46,11 +47,11 @@ def iter_frames(
     out = model.temporal(inputs_embeds=torch.cat(pieces, dim=1), use_cache=True)
     cache, state = out.cache, out.last_hidden_state[:, -1]
     eos = config.end_of_speech_id
+    depth = DepthStepper(model)
     for t in range(max_frames):
         frame: list[int] = []
         for level in range(k):
-            teacher = torch.tensor([frame + [0]], device=device)
-            logits = model.depth_logits(state, teacher)[level][0]
+            logits = (depth.start(state) if level == 0 else depth.push(torch.tensor([frame[-1]], device=device)))[0]
             if level == 0 and t < min_frames:
                 logits = logits.clone()
                 logits[eos] = float("-inf")

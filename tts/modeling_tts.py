@@ -134,7 +134,8 @@ class CATTTSModel(CATTTSPreTrainedModel):
     def depth_logits(self, context: torch.Tensor, codes: torch.Tensor) -> list[torch.Tensor]:
         """context [N, H] (temporal states) and teacher codes [N, K'] -> per level k < K' logits [N, classes].
 
-        K' may be below num_quantizers (generation of a coarse prefix); codes[:, k] feeds position k + 1."""
+        K' may be below num_quantizers; codes[:, k] feeds position k + 1. Generation steps through
+        `tts.depth_decoding.DepthStepper` instead (same logits, one position and one head at a time)."""
         k_used = codes.shape[1]
         inputs = [self.depth_in(context)[:, None]]
         for k in range(k_used - 1):
