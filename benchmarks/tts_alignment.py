@@ -6,6 +6,8 @@
 - text gain: the first codebook's held-out loss with each item's own transcript and with another item's
   transcript (same codes). A model that reads the text scores clearly better with its own; equal losses mean
   it speaks from the audio context alone (babble).
+- word-order gain: the same with each item's own words in reverse order: the same characters and length, so
+  a model that only paces its speech to the length of the text gains nothing here; one that reads does.
 - per layer: the off-diagonal share of the frames' attention over the text, renormalised there
   (`tts.alignment.guided_attention_loss`; about 0.5 for attention spread evenly, near 0 for a clean monotonic
   alignment), and how much of the attention goes to the text at all.
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from tts.alignment import frame_text_attention, guided_attention_loss, renormalised_over_text, text_gain
+from tts.alignment import frame_text_attention, guided_attention_loss, renormalised_over_text, text_gain, word_order_gain
 from tts.modeling_tts import CATTTSModel
 from tts.training_task import CodesTextDataset, collate_tts
 
@@ -66,6 +68,7 @@ def main() -> None:
     with torch.no_grad():
         own = model(**batch, levels=levels, output_attentions=True)
         gain = text_gain(model, batch, float(own.loss_per_level[0]), levels)  # each item gets its neighbour's transcript
+        order_gain = word_order_gain(model, batch, float(own.loss_per_level[0]), levels, data.tokenizer.id_of(" "))
     starts, lengths = batch["text_lengths"].tolist(), batch["frame_lengths"].tolist()
     sigma = model.config.guided_attention_sigma
     per_layer = [float(guided_attention_loss([a], starts, lengths, sigma)) for a in own.attentions]
@@ -75,6 +78,7 @@ def main() -> None:
     print(f"{args.model}: {len(picks)} held-out items of {args.manifest}")
     print(f"first-codebook loss with its own transcript {q1_own:.3f}, with another's {q1_own + gain:.3f}: "
           f"text gain {gain:+.3f} nats")
+    print(f"with its own words in reverse order {q1_own + order_gain:.3f}: word-order gain {order_gain:+.3f} nats")
     print("off-diagonal share of the text attention per layer (all heads): " + " / ".join(f"{p:.3f}" for p in per_layer))
     print("share of the attention that goes to the text per layer: " + " / ".join(f"{p:.3f}" for p in text_share))
     if args.plot is not None:

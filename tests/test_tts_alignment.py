@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tts.alignment import diagonal_penalty, eager_attention, frame_text_attention, guided_attention_loss, text_gain
+from tts.alignment import (diagonal_penalty, eager_attention, frame_text_attention, guided_attention_loss, reverse_word_order,
+                           text_gain, word_order_gain)
 from tts.modeling_tts import CATTTSModel
 
-from helpers.tiny_tts import batch, tiny_config  # noqa: E402  (shared tiny TTS)
+from helpers.tiny_tts import TOK, batch, tiny_config  # noqa: E402  (shared tiny TTS)
 
 
 def one_layer_attention(rows: list[torch.Tensor], starts: list[int], length: int) -> list[torch.Tensor]:
@@ -128,6 +129,26 @@ def test_text_gain_is_zero_when_every_item_has_the_same_text_and_needs_two_items
     assert text_gain(model, mixed, own2, levels[:2]) != pytest.approx(0.0, abs=1e-6)  # the text changes the loss
     with pytest.raises(ValueError, match="two items"):
         text_gain(model, {k: v[:1] for k, v in data.items()}, own, levels[:1])
+
+
+def test_word_order_gain_keeps_the_length_and_is_zero_for_one_word_texts():
+    space = TOK.id_of(" ")
+    ids = TOK.encode("coral turtles, for example.")
+    assert TOK.decode(reverse_word_order(ids, space)) == "example. for turtles, coral"
+    assert reverse_word_order(TOK.encode("one"), space) == TOK.encode("one")
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config()).eval()
+    levels = torch.tensor([3, 3])
+    text, tl, codes, fl = batch(["hello", "world"], [6, 6])
+    data = {"text_ids": text, "text_lengths": tl, "codes": codes, "frame_lengths": fl}
+    own = float(model(**data, levels=levels).loss_per_level[0])
+    assert word_order_gain(model, data, own, levels, space) == pytest.approx(0.0, abs=1e-6)  # nothing to reorder
+    text, tl, codes, fl = batch(["the cat sat", "a dog ran off"], [6, 6])
+    data = {"text_ids": text, "text_lengths": tl, "codes": codes, "frame_lengths": fl}
+    before = data["text_ids"].clone()
+    own = float(model(**data, levels=levels).loss_per_level[0])
+    assert word_order_gain(model, data, own, levels, space) != pytest.approx(0.0, abs=1e-6)
+    assert torch.equal(data["text_ids"], before)  # the batch is left as it was
 
 
 def test_guided_attention_config_is_checked():

@@ -54,6 +54,7 @@ def test_tts_task_trains_on_tokenized_manifest(tmp_path):
     assert 0.0 < last["attention_penalty"] < 1.0  # guided attention: logged in training ...
     assert 0.0 < last["val_attention_penalty"] < 1.0  # ... and measured at validation
     assert np.isfinite(last["val_text_gain"])  # with the batch's transcripts swapped round
+    assert np.isfinite(last["val_word_order_gain"])  # with each transcript's words reversed
     saved = CATTTSModel.from_pretrained(tmp_path / "run" / "model")
     assert saved.config.num_quantizers == 4
     assert saved.config.codec_weights_id == codec.codes_fingerprint() != ""  # which codec made the training codes

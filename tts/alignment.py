@@ -83,5 +83,37 @@ def text_gain(model: torch.nn.Module, batch: dict[str, torch.Tensor], own_first_
     return float(other.loss_per_level[0]) - own_first_loss
 
 
+def reverse_word_order(ids: list[int], space_id: int) -> list[int]:
+    """[BOS, w1, space, w2, ..., EOS] -> [BOS, ..., w2, space, w1, EOS]: the same characters, the same length."""
+    words, word = [], []
+    for token in ids[1:-1]:
+        if token == space_id:
+            words.append(word)
+            word = []
+        else:
+            word.append(token)
+    words.append(word)
+    out = [ids[0]]
+    for i, w in enumerate(reversed(words)):
+        out += ([space_id] if i else []) + w
+    return out + [ids[-1]]
+
+
+@torch.no_grad()
+def word_order_gain(model: torch.nn.Module, batch: dict[str, torch.Tensor], own_first_loss: float, levels: torch.Tensor,
+                    space_id: int) -> float:
+    """The first codebook's loss with each transcript's words in reverse order minus `own_first_loss`.
+
+    `text_gain` swaps in another item's transcript, of another length, so a model that only paces its speech to
+    the text's length already scores a gain there; reversed words keep the length and every character, so only
+    a model that reads which sound comes when gains here."""
+    text, lengths = batch["text_ids"].clone(), batch["text_lengths"]
+    for i in range(text.shape[0]):
+        n = int(lengths[i])
+        text[i, :n] = torch.tensor(reverse_word_order(text[i, :n].tolist(), space_id))
+    other = model(text, lengths, batch["codes"], batch["frame_lengths"], levels=levels)
+    return float(other.loss_per_level[0]) - own_first_loss
+
+
 __all__ = ["diagonal_penalty", "eager_attention", "frame_text_attention", "guided_attention_loss", "renormalised_over_text",
-           "text_gain"]
+           "reverse_word_order", "text_gain", "word_order_gain"]

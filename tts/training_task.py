@@ -23,7 +23,7 @@ from catcodec.codes_file import CodesFile, CodesFileError, read_codes
 from training.data import BucketBatchSampler
 from training.task import Models, StepOutput, Task, register_task
 
-from .alignment import text_gain
+from .alignment import text_gain, word_order_gain
 from .configuration_tts import CATTTSConfig
 from .modeling_tts import CATTTSModel
 from .text import CharTokenizer, TextError
@@ -223,16 +223,19 @@ class TTSTask(CodesTextBatches, Task):
         model = models.raw("model")
         device = next(model.parameters()).device
         k = model.config.num_quantizers
-        total, per_level, penalty, gain, n, n_gain = 0.0, torch.zeros(k), 0.0, 0.0, 0, 0
+        total, per_level, penalty, gain, order_gain, n, n_gain = 0.0, torch.zeros(k), 0.0, 0.0, 0.0, 0, 0
+        space = CharTokenizer().id_of(" ")
         for batch in batches:
             batch = {key: v.to(device) for key, v in batch.items()}
             levels = torch.full((batch["text_ids"].shape[0],), k, device=device)
             # whether the model has learnt to read the text (guided or not): its frames' attention to the text
-            # against a monotonic alignment, and how much worse it does with another item's transcript
+            # against a monotonic alignment, how much worse it does with another item's transcript, and with its own
+            # words in reverse order (the same length: what is left when pacing to the length is not enough)
             out = model(**batch, levels=levels, output_attentions=True)
             total += float(out.loss)
             per_level += out.loss_per_level.cpu()
             penalty += float(out.attention_penalty)
+            order_gain += word_order_gain(model, batch, float(out.loss_per_level[0]), levels, space)
             n += 1
             if levels.shape[0] > 1:
                 gain += text_gain(model, batch, float(out.loss_per_level[0]), levels)
@@ -240,7 +243,7 @@ class TTSTask(CodesTextBatches, Task):
         if n == 0:
             return {}
         metrics = {"loss": total / n, **{f"loss_q{i + 1}": float(v) / n for i, v in enumerate(per_level) if i in (0, k - 1)},
-                   "attention_penalty": penalty / n}
+                   "attention_penalty": penalty / n, "word_order_gain": order_gain / n}
         if n_gain:
             metrics["text_gain"] = gain / n_gain
         return metrics
