@@ -55,6 +55,22 @@ def test_progressive_dropout_masks_input_and_loss():
     assert set(model.sample_levels(50, torch.device("cpu")).tolist()) == {3}
 
 
+def test_frame_dropout_zeroes_whole_frame_inputs_in_training_only():
+    torch.manual_seed(0)
+    model = CATTTSModel(tiny_config(frame_dropout=0.5))
+    text, tl, codes, fl = batch(["one two three", "four"], [200, 150])
+    levels = torch.tensor([3, 3])
+    frames = lambda x: torch.cat([x[0, int(tl[0]) + 1 : int(tl[0]) + 201], x[1, int(tl[1]) + 1 : int(tl[1]) + 151]])
+    x, _, _ = model.train()._sequences(text, tl, codes, fl, levels)
+    zero = (frames(x).abs().sum(-1) == 0).float().mean()
+    assert 0.4 < zero < 0.6  # about half of the 350 frames lost their input ...
+    assert torch.equal(x[0, : int(tl[0]) + 1], model._sequences(text, tl, codes, fl, levels)[0][0, : int(tl[0]) + 1])  # ... text never
+    x, _, _ = model.eval()._sequences(text, tl, codes, fl, levels)
+    assert (frames(x).abs().sum(-1) == 0).sum() == 0  # and never outside training
+    with pytest.raises(ValueError, match="frame_dropout"):
+        tiny_config(frame_dropout=1.0)
+
+
 def test_tiny_tts_memorises_a_few_utterances_and_stops():
     """The CI-sized overfit: three sentences, each with its own frames; greedy synthesis gives them back."""
     torch.manual_seed(0)

@@ -19,6 +19,9 @@ class CATTTSConfig(PreTrainedConfig):
             Transformer that predicts one frame's codebooks coarse to fine.
         progressive_dropout: probability that a training item keeps only its first K codebooks (K uniform in
             1..num_quantizers) in input and loss, so that any K can be synthesised.
+        frame_dropout: probability that a training frame's input (all its codebooks) is replaced by zeros
+            while its targets stay: the model must then take what it says from the text, not from the frames
+            before (Tacotron's pre-net dropout serves the same end). 0 = off; never applied in generation.
         max_positions: longest text + audio sequence (12.5 frames per second of audio).
         codec_name: the codec whose tokens this model reads and writes (a preset name or folder).
         codec_weights_id: the weights id of that codec's encoder and quantizer when the training codes were made
@@ -44,6 +47,7 @@ class CATTTSConfig(PreTrainedConfig):
     depth_num_heads: int = 4
     depth_intermediate_size: int = 1024
     progressive_dropout: float = 0.5
+    frame_dropout: float = 0.0
     max_positions: int = 2048
     codec_name: str = "cat-small-16k"
     codec_weights_id: str = ""
@@ -58,6 +62,8 @@ class CATTTSConfig(PreTrainedConfig):
             raise ValueError(f"CATTTSConfig.num_quantizers must be >= 1, got {self.num_quantizers}")
         if not 0.0 <= self.progressive_dropout <= 1.0:
             raise ValueError(f"CATTTSConfig.progressive_dropout must be in [0, 1], got {self.progressive_dropout}")
+        if not 0.0 <= self.frame_dropout < 1.0:
+            raise ValueError(f"CATTTSConfig.frame_dropout must be in [0, 1), got {self.frame_dropout}")
         if self.guided_attention_weight < 0 or self.guided_attention_sigma <= 0:
             raise ValueError("CATTTSConfig.guided_attention_weight must be >= 0 and guided_attention_sigma > 0, got "
                              f"{self.guided_attention_weight} and {self.guided_attention_sigma}")

@@ -120,6 +120,9 @@ class CATTTSModel(CATTTSPreTrainedModel):
         """Right-padded temporal inputs [B, L, H], mask [B, L], and each item's first prediction position."""
         text = self.text_embed(text_ids)
         frames = self.frame_embedding(codes, levels)
+        if self.training and self.config.frame_dropout > 0:  # whole frames' inputs gone, their targets kept
+            keep = torch.rand(frames.shape[:2], device=frames.device) >= self.config.frame_dropout
+            frames = frames * keep[..., None].to(frames.dtype)
         rows, starts = [], []
         for i in range(text_ids.shape[0]):
             lt, lf = int(text_lengths[i]), int(frame_lengths[i])
