@@ -1,6 +1,7 @@
 """Frame-by-frame synthesis with CAT-TTS: a KV-cached temporal step, then the depth Transformer codebook by
-codebook (`depth_decoding.DepthStepper`, its own cache), each token drawn with the shared sampling rules of `training.generation`. Frames come out as soon
-as they exist, so a streaming codec decoder can turn them into audio while the rest is generated."""
+codebook (`depth_decoding.DepthStepper`, its own cache), each token drawn with the shared sampling rules of
+`training.generation`. Frames come out as soon as they exist, so a streaming codec decoder can turn them into
+audio while the rest is generated."""
 
 from __future__ import annotations
 
