@@ -147,16 +147,6 @@ def test_errors(asr, tmp_path):
     assert asr(np.zeros((1, SR), np.float32), sampling_rate=SR) == asr(np.zeros(SR, np.float32), sampling_rate=SR)
 
 
-def test_missing_weights_say_how_to_train(tmp_path, monkeypatch):
-    import asr.pipeline
-
-    monkeypatch.setattr(asr.pipeline, "PRETRAINED", tmp_path / "nothing bundled")
-    with pytest.raises(FileNotFoundError, match=r"no ASR weights are bundled yet.*python -m training asr"):
-        ASRPipeline.from_pretrained()
-    with pytest.raises(FileNotFoundError, match="is not an ASR model folder"):
-        ASRPipeline.from_pretrained(tmp_path)
-
-
 def test_cli(folders, tmp_path, capsys, monkeypatch):
     a, b = tmp_path / "a.wav", tmp_path / "b.flac"
     sf.write(a, speech_like(0.6, 6), SR)

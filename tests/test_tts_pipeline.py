@@ -115,16 +115,6 @@ def test_cli(folders, tmp_path, capsys, monkeypatch):
     assert "no TTS weights are bundled yet" in capsys.readouterr().err
 
 
-def test_missing_weights_say_how_to_train(tmp_path, monkeypatch):
-    import tts.pipeline
-
-    monkeypatch.setattr(tts.pipeline, "PRETRAINED", tmp_path / "nothing bundled")
-    with pytest.raises(FileNotFoundError, match=r"no TTS weights are bundled yet.*python -m training tts"):
-        TTSPipeline.from_pretrained()
-    with pytest.raises(FileNotFoundError, match="is not a TTS model folder"):
-        TTSPipeline.from_pretrained(tmp_path)
-
-
 def test_end_of_speech_cannot_come_before_the_text_could_be_said(folders, monkeypatch):
     tts = TTSPipeline.from_pretrained(folders / "tts")
     eos, plain = tts.model.config.end_of_speech_id, DepthStepper.start
