@@ -115,6 +115,16 @@ def test_crop_exact_length_and_deterministic(tmp_path):
     assert torch.equal(first, ds[0]["audio"])
 
 
+def test_a_crop_drops_the_transcript(tmp_path):
+    long = _write_wav(tmp_path / "long.wav", 2.0, seed=4)
+    short = _write_wav(tmp_path / "short.wav", 0.25, seed=5)
+    ds = AudioDataset([_manifest(tmp_path, "m.jsonl", [long, short])], sampling_rate=16000, crop_seconds=0.5)
+    assert ds[0]["text"] is None and ds[0]["audio"].shape[0] == 8000  # cut: its words are unknown
+    assert ds[1]["text"] == "text 5"  # shorter than the crop: whole, so its transcript holds
+    uncropped = AudioDataset([_manifest(tmp_path, "m2.jsonl", [long])], sampling_rate=16000)
+    assert uncropped[0]["text"] == "text 4"
+
+
 def test_gain_range_and_no_clipping(tmp_path):
     m = _make_set(tmp_path, count=5, seconds=0.5)
     plain = AudioDataset([m], sampling_rate=16000, crop_seconds=0.25, seed=2)

@@ -51,9 +51,9 @@ def _stratified_subset(entries: list[ManifestEntry], count: int, rng: np.random.
     return [entries[int(rng.choice(stratum))] for stratum in np.array_split(np.asarray(order), count)]
 
 
-def _read_crop(path: str, crop_seconds: float | None, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """(float32 [frames, channels], file rate): a random `crop_seconds` window, or the whole file when it is
-    shorter. Only the window is decoded; its offset is drawn from `rng` in the file's own rate."""
+def _read_crop(path: str, crop_seconds: float | None, rng: np.random.Generator) -> tuple[np.ndarray, int, bool]:
+    """(float32 [frames, channels], file rate, whole file?): a random `crop_seconds` window, or the whole file
+    when it is shorter. Only the window is decoded; its offset is drawn from `rng` in the file's own rate."""
     try:
         with sf.SoundFile(path) as f:
             total, rate = f.frames, f.samplerate
@@ -70,7 +70,7 @@ def _read_crop(path: str, crop_seconds: float | None, rng: np.random.Generator) 
         raise UnreadableAudio(f"{type(e).__name__}: {e}") from None
     if data.shape[0] == 0:
         raise UnreadableAudio("no frames could be decoded")
-    return data, rate
+    return data, rate, frames >= total
 
 
 class AudioDataset(torch.utils.data.Dataset):
@@ -146,11 +146,13 @@ class AudioDataset(torch.utils.data.Dataset):
             if entry.audio in self.failed_paths:
                 continue
             try:
-                audio = self._load(entry, j)
+                audio, whole = self._load(entry, j)
             except UnreadableAudio as e:
                 self._record_failure(entry.audio, str(e))
                 continue
-            return {"audio": audio, "text": entry.text, "speaker": entry.speaker, "path": entry.audio, "index": j}
+            # a crop's words are unknown: its transcript would teach a text loss the wrong words
+            text = entry.text if whole else None
+            return {"audio": audio, "text": text, "speaker": entry.speaker, "path": entry.audio, "index": j}
         raise RuntimeError(f"too many unreadable files: items {index}..{index + MAX_FALLBACKS} (mod {n}) all "
                            f"failed; {self.num_failed} unreadable files so far")
 
@@ -160,10 +162,11 @@ class AudioDataset(torch.utils.data.Dataset):
             self.num_failed += 1
             logger.warning("skipping unreadable audio %s: %s", path, reason)
 
-    def _load(self, entry: ManifestEntry, index: int) -> torch.Tensor:
-        """Float32 [T] mono at `sampling_rate`: crop, down-mix, resample, gain; fixed by (seed, epoch, index)."""
+    def _load(self, entry: ManifestEntry, index: int) -> tuple[torch.Tensor, bool]:
+        """(float32 [T] mono at `sampling_rate`, whole file?): crop, down-mix, resample, gain; fixed by
+        (seed, epoch, index)."""
         rng = np.random.default_rng((self.seed, self.epoch, index))
-        data, rate = _read_crop(entry.audio, self.crop_seconds, rng)
+        data, rate, whole = _read_crop(entry.audio, self.crop_seconds, rng)
         mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
         cropped = self.crop_seconds is not None and data.shape[0] == math.ceil(self.crop_seconds * rate)
         if rate != self.sampling_rate:
@@ -177,7 +180,7 @@ class AudioDataset(torch.utils.data.Dataset):
             peak = float(np.max(np.abs(mono))) if mono.size else 0.0
             if peak > PEAK:
                 mono = mono * np.float32(PEAK / peak)
-        return torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
+        return torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32)), whole
 
 
 @dataclass
