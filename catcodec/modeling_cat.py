@@ -25,7 +25,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_cat import CATConfig
 from .modules.codec import CATDecoder, CATEncoder
-from .modules.quantizer import FactorizedVectorQuantizer, ResidualVectorQuantizer
+from .modules.quantizer import FactorizedVectorQuantizer, QuantizerOutput, ResidualVectorQuantizer
 from .modules.streaming import reset_streaming, streaming
 from .modules.transformer import LayerScale, TransformerStage
 
@@ -280,6 +280,17 @@ class CATModel(CATPreTrainedModel):
         if not return_dict:
             return audio, audio_lengths
         return CATDecoderOutput(audio_values=audio, audio_lengths=audio_lengths)
+
+    def quantize(
+        self,
+        input_values: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        num_quantizers: int | None = None,
+    ) -> tuple[QuantizerOutput, torch.Tensor]:
+        """Encode and quantize in one differentiable pass, without decoding: (quantizer output, frames per
+        item). For training losses on the codes alone, such as the semantic head's."""
+        wav, lengths = self._prepare_input(input_values, padding_mask, None)
+        return self.quantizer(self.encoder(wav), num_quantizers), self._code_lengths(lengths)
 
     def forward(
         self,

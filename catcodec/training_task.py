@@ -4,6 +4,8 @@
 
 Generator = codec (+ the training-only semantic head); discriminator = multi-period + complex-STFT.
 Phase 1 (steps < adversarial_start): multi-scale mel + commitment + codebook (+ semantic) losses.
+The semantic head reads whole transcribed utterances: `semantic_manifests` (a batch each step beside the
+reconstruction crops), or else the reconstruction batch's items that were short enough not to be cropped.
 Phase 2: adds LSGAN adversarial and normalised feature-matching losses, and trains the discriminator.
 Weights default to the published ones (DESIGN.md): 20 sem, 15 rec, 0.25 commit, 1 codebook, 1 adv, 2 feat.
 """
@@ -13,7 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from training.data import AudioBatch, AudioDataset, collate_audio
@@ -51,6 +55,14 @@ TASK_DEFAULTS: dict[str, Any] = {
     "loss_weights": {},
     "discriminator": {},
     "semantic": {"enabled": True},
+    # whole transcribed utterances for the semantic head, `semantic_batch_size` of them each step beside the
+    # reconstruction crops (a crop's words are unknown); empty: the reconstruction batch's uncropped items
+    "semantic_manifests": [],
+    "semantic_val_manifests": [],  # logged as val_semantic (the head's loss on held-out utterances, all codebooks)
+    "semantic_val_items": 48,  # spread evenly over the held-out manifests
+    "semantic_batch_size": 4,
+    "semantic_max_seconds": 4.0,
+    "semantic_warmup_steps": 0,  # the head first learns on detached codes: a fresh head's gradient stays out
     "val_num_quantizers": [1, 4, 16, 32],
     "val_samples": 2,
 }
@@ -72,13 +84,22 @@ class CodecGenerator(nn.Module):
         padding_mask: torch.Tensor | None,
         texts: list[str | None],
         teacher: DistillSignals | None = None,
+        semantic_batch: AudioBatch | None = None,
+        detach_semantic: bool = False,
     ):
         """(codec output, semantic loss, distillation loss, its parts); the losses are 0 when disabled.
-        Everything trainable runs inside this forward, as DDP requires."""
+        The semantic head reads `semantic_batch` when given, else the batch's own `texts`; `detach_semantic`
+        keeps its gradient out of the codec. Everything trainable runs inside this forward, as DDP requires."""
         out = self.codec(audio, padding_mask=padding_mask)
         semantic_loss = audio.new_zeros(())
         if self.semantic is not None:
-            semantic_loss = self.semantic(out.quantized_representation, out.code_lengths, texts)
+            quantized, lengths = out.quantized_representation, out.code_lengths
+            if semantic_batch is not None:
+                q, lengths = self.codec.quantize(semantic_batch.audio, semantic_batch.padding_mask)
+                quantized, texts = q.quantized, semantic_batch.texts
+            if detach_semantic:
+                quantized = quantized.detach()
+            semantic_loss = self.semantic(quantized, lengths, texts)
         distill_loss, distill_logs = audio.new_zeros(()), {}
         if self.distiller is not None and teacher is not None:
             student_audio = out.audio_values[..., : audio.shape[-1]]
@@ -164,6 +185,9 @@ class CodecTask(Task):
         self.teacher: FrozenTeacher | None = None
         self.sampling_rate: int | None = None
         self.mel_loss: MultiScaleMelLoss | None = None
+        self.semantic_train: AudioDataset | None = None
+        self.semantic_val: AudioDataset | None = None
+        self._semantic_draws = 0
 
     # ---- models and data ----
     def build_models(self) -> dict[str, nn.Module]:
@@ -204,9 +228,15 @@ class CodecTask(Task):
         mask = batch.padding_mask[:, None, :].to(out.audio_values.dtype)
         return DistillSignals(latents=out.encoder_latents, audio=out.audio_values[..., : batch.audio.shape[-1]] * mask)
 
-    def _dataset(self, manifests: list, crop: float | None, gain) -> AudioDataset:
+    def _dataset(self, manifests: list, crop: float | None, gain, **filters) -> AudioDataset:
         sources = [tuple(m) if isinstance(m, (list, tuple)) else (m, 1.0) for m in manifests]
-        return AudioDataset(sources, self.sampling_rate, crop_seconds=crop, gain_db=gain, seed=self.config.seed)
+        return AudioDataset(sources, self.sampling_rate, crop_seconds=crop, gain_db=gain, seed=self.config.seed, **filters)
+
+    def _semantic_dataset(self, manifests: list, gain) -> AudioDataset | None:
+        """Whole utterances with transcripts, up to `semantic_max_seconds` (None without manifests or head)."""
+        if not manifests or not self.cfg["semantic"].get("enabled", True):
+            return None
+        return self._dataset(manifests, None, gain, max_seconds=self.cfg["semantic_max_seconds"], require_text=True)
 
     def build_datasets(self):
         if not self.cfg["train_manifests"]:
@@ -215,7 +245,20 @@ class CodecTask(Task):
         val = None
         if self.cfg["val_manifests"]:
             val = self._dataset(self.cfg["val_manifests"], self.cfg["val_crop_seconds"], None)
+        self.semantic_train = self._semantic_dataset(self.cfg["semantic_manifests"], self.cfg["gain_db"])
+        self.semantic_val = self._semantic_dataset(self.cfg["semantic_val_manifests"], None)
         return train, val
+
+    def _semantic_batch(self, step: int) -> AudioBatch | None:
+        """`semantic_batch_size` utterances drawn from (seed, rank, step, draw), so ranks differ."""
+        if self.semantic_train is None:
+            return None
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        rng = np.random.default_rng((self.config.seed, rank, step, self._semantic_draws))
+        self._semantic_draws += 1
+        n = min(self.cfg["semantic_batch_size"], len(self.semantic_train))
+        picks = rng.choice(len(self.semantic_train), size=n, replace=False)
+        return collate_audio([self.semantic_train[int(i)] for i in picks])
 
     def collate(self, items: list[dict]) -> AudioBatch:
         return collate_audio(items)
@@ -248,7 +291,12 @@ class CodecTask(Task):
         warmup = self.cfg["quantizer_warmup_steps"]
         models.raw("generator").codec.quantizer.bypass = max(0.0, 1.0 - step / warmup) if warmup > 0 else 0.0
         teacher = self._teacher_signals(batch)
-        out, semantic_loss, distill_loss, distill_logs = models["generator"](batch.audio, batch.padding_mask, batch.texts, teacher)
+        semantic_batch = self._semantic_batch(step)
+        out, semantic_loss, distill_loss, distill_logs = models["generator"](
+            batch.audio, batch.padding_mask, batch.texts, teacher,
+            semantic_batch=None if semantic_batch is None else semantic_batch.to(device),
+            detach_semantic=step < self.cfg["semantic_warmup_steps"],
+        )
         recon = out.audio_values * batch.padding_mask[:, None, :].to(out.audio_values.dtype)
         mel = self._mel(recon, batch.audio)
         loss_g = (
@@ -323,7 +371,22 @@ class CodecTask(Task):
         metrics = {f"mel_q{n}": s / max(count, 1) for n, s in sums.items()}
         if codec.decoder.harmonic is not None:
             metrics["pitch_accuracy"] = pitch_accuracy / max(count, 1)
+        if self.semantic_val is not None:
+            metrics["semantic"] = self._semantic_val_loss(models.raw("generator"), device)
         return metrics
+
+    def _semantic_val_loss(self, generator: CodecGenerator, device: torch.device) -> float:
+        """The head's mean loss on `semantic_val_items` held-out utterances spread over the manifests, read
+        through all codebooks: how much of the words the codes and the head can recover."""
+        size = self.cfg["semantic_batch_size"]
+        count = min(len(self.semantic_val), self.cfg["semantic_val_items"])
+        picks = np.linspace(0, len(self.semantic_val) - 1, count).round().astype(int).tolist()
+        total = 0.0
+        for start in range(0, count, size):
+            batch = collate_audio([self.semantic_val[i] for i in picks[start : start + size]]).to(device)
+            q, lengths = generator.codec.quantize(batch.audio, batch.padding_mask)
+            total += float(generator.semantic(q.quantized, lengths, batch.texts)) * len(batch)
+        return total / max(count, 1)
 
     def on_save(self, models: Models, output_dir: Path, step: int) -> None:
         generator: CodecGenerator = models.raw("generator")

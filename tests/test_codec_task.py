@@ -64,7 +64,9 @@ def corpus(tmp_path_factory) -> Path:
 
 def test_codec_task_trains_both_phases_and_exports(tmp_path, corpus):
     torch.set_num_threads(1)
-    config = load_config(tiny_recipe(tmp_path, corpus))
+    # the semantic head reads whole clips of its own stream (the 0.4 s reconstruction crops have no transcript)
+    config = load_config(tiny_recipe(tmp_path, corpus), [f"task.semantic_manifests={json.dumps([str(corpus)])}",
+                                                         f"task.semantic_val_manifests={json.dumps([str(corpus)])}"])
     trainer = Trainer(config, get_task("codec")(config))
     last = trainer.fit()
     lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -76,6 +78,7 @@ def test_codec_task_trains_both_phases_and_exports(tmp_path, corpus):
     assert all(np.isfinite(l["loss_generator"]) for l in train)
     assert train[0]["semantic"] > 0  # every clip has a transcript
     assert {"val_mel_q1", "val_mel_q4"} <= set(last)
+    assert 0 < last["val_semantic"] < 20  # bytes of a 259-symbol vocabulary: ln 259 = 5.6 at chance
     samples = sorted(p.name for p in (tmp_path / "run" / "samples" / "step_00000002").iterdir())
     assert samples == ["0_original.wav", "0_q1.wav", "0_q4.wav"]
     # the exported codec loads with the codec API and matches the trained weights
@@ -84,6 +87,39 @@ def test_codec_task_trains_both_phases_and_exports(tmp_path, corpus):
     for (k, a), (_, b) in zip(exported.state_dict().items(), trained.state_dict().items()):
         assert torch.equal(a, b), k
     assert (tmp_path / "run" / "semantic_head.pt").is_file()
+
+
+def test_semantic_loss_skips_cropped_items_without_its_own_stream(tmp_path, corpus):
+    torch.set_num_threads(1)
+    recipe = tiny_recipe(tmp_path, corpus, max_steps=1, val_every=0, checkpoint_every=0)
+    for crop, expect_text in ((0.4, False), (1.0, True)):  # the clips are 0.6 s long
+        config = load_config(recipe, [f"task.crop_seconds={crop}", f"output_dir={tmp_path / str(crop)}"])
+        Trainer(config, get_task("codec")(config)).fit()
+        line = json.loads((tmp_path / str(crop) / "metrics.jsonl").read_text().splitlines()[0])
+        assert (line["semantic"] > 0) == expect_text, (crop, line["semantic"])
+
+
+def test_semantic_warmup_keeps_the_heads_gradient_out_of_the_codec(make_model):
+    from catcodec.semantic import SemanticHead, SemanticHeadConfig
+    from catcodec.training_task import CodecGenerator
+    from training.data import collate_audio
+
+    codec = make_model(seed=3).train()
+    head = SemanticHead(codec.config.stage_output_dims[-1], SemanticHeadConfig(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32))
+    generator = CodecGenerator(codec, head)
+    crops = torch.randn(2, 1, 3200) * 0.1
+    whole = collate_audio([{"audio": torch.randn(n) * 0.1, "text": t, "speaker": "s", "path": "p"}
+                           for n, t in ((4800, "one two"), (2400, "three"))])
+    grads = {}
+    for detach in (True, False):
+        generator.zero_grad()
+        _, loss, _, _ = generator(crops, None, [None, None], semantic_batch=whole, detach_semantic=detach)
+        assert loss > 0  # the stream's transcripts, though the crops have none
+        loss.backward()
+        grads[detach] = codec.encoder.stages[0].input_proj.weight.grad
+        assert head.audio_proj.weight.grad.abs().sum() > 0  # the head learns either way
+    assert grads[True] is None or grads[True].abs().sum() == 0
+    assert grads[False].abs().sum() > 0
 
 
 def test_codec_task_rejects_unknown_keys(tmp_path, corpus):
