@@ -250,13 +250,17 @@ class CodecTask(Task):
         return train, val
 
     def _semantic_batch(self, step: int) -> AudioBatch | None:
-        """`semantic_batch_size` utterances drawn from (seed, rank, step, draw), so ranks differ."""
+        """`semantic_batch_size` utterances drawn from (seed, rank, step, draw), so ranks differ. Its epochs
+        (one dataset's worth of draws) re-draw the sources' fractional mixing shares and the gains."""
         if self.semantic_train is None:
             return None
+        n = min(self.cfg["semantic_batch_size"], len(self.semantic_train))
+        epoch = step * n // len(self.semantic_train)
+        if epoch != self.semantic_train.epoch:
+            self.semantic_train.set_epoch(epoch)
         rank = dist.get_rank() if dist.is_initialized() else 0
         rng = np.random.default_rng((self.config.seed, rank, step, self._semantic_draws))
         self._semantic_draws += 1
-        n = min(self.cfg["semantic_batch_size"], len(self.semantic_train))
         picks = rng.choice(len(self.semantic_train), size=n, replace=False)
         return collate_audio([self.semantic_train[int(i)] for i in picks])
 

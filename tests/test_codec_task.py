@@ -122,6 +122,24 @@ def test_semantic_warmup_keeps_the_heads_gradient_out_of_the_codec(make_model):
     assert grads[False].abs().sum() > 0
 
 
+def test_semantic_stream_draws_whole_clips_and_re_mixes_each_epoch(tmp_path, corpus):
+    config = load_config(tiny_recipe(tmp_path, corpus), [f"task.semantic_manifests={json.dumps([[str(corpus), 0.5]])}",
+                                                         "task.semantic_batch_size=2"])
+    task = get_task("codec")(config)
+    task.build_models()
+    task.build_datasets()
+    stream = task.semantic_train
+    assert len(stream) == 6  # half of the 12 clips each epoch
+    first = task._semantic_batch(0)
+    assert first.audio.shape[0] == 2 and all(t.startswith("clip number") for t in first.texts)
+    assert int(first.lengths.max()) == round(0.6 * 16000)  # whole clips, not the 0.4 s crops
+    plan = [e.audio for e in stream.plan]
+    task._semantic_batch(2)  # 2 draws x 2 clips: still the first epoch
+    assert stream.epoch == 0
+    task._semantic_batch(3)
+    assert stream.epoch == 1 and [e.audio for e in stream.plan] != plan  # another half of the clips
+
+
 def test_codec_task_rejects_unknown_keys(tmp_path, corpus):
     config = load_config(tiny_recipe(tmp_path, corpus), ["task.crop_secs=1.0"])
     with pytest.raises(ValueError, match="crop_secs"):
