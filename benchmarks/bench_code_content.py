@@ -5,10 +5,11 @@
 
 For each model and number of codebooks, the utterances are encoded once and decoded to the quantizer's output
 (what the decoder reads); a small causal LM (catcodec.semantic.SemanticHead, as in training) then learns, on
-those frozen frames, to write each utterance's transcript byte by byte. Printed: its held-out loss (nats per
-byte), and the same probe trained on silence (all-zero frames: the text prior alone) for scale. The gap is
-the content the codes carry -- what the TTS and ASR models built on them can use. Same items, seed and steps
-for every row; the held-out manifest's voices and sentences are not in the training one. Not a test.
+those frozen frames, to write each utterance's transcript byte by byte. Printed: its lowest held-out loss (nats
+per byte, evaluated every --eval-every steps: it soon learns the training sentences by heart), and the same
+probe trained on silence (all-zero frames: the text prior and the duration alone) for scale. The gap is the
+content the codes carry -- what the TTS and ASR models built on them can use. Same items, seed and steps for
+every row; the held-out manifest's voices and sentences are not in the training one. Not a test.
 """
 
 from __future__ import annotations
@@ -63,15 +64,24 @@ def batches(features: list[torch.Tensor], texts: list[str], size: int, rng: np.r
         yield x, torch.tensor([features[i].shape[0] for i in picks]), [texts[i] for i in picks]
 
 
+@torch.no_grad()
+def held_out_loss(head: SemanticHead, val: list[torch.Tensor], val_texts: list[str], batch_size: int) -> float:
+    head.eval()
+    total = sum(float(head(x, n, t)) * len(t) for x, n, t in batches(val, val_texts, batch_size, None))
+    head.train()
+    return total / len(val)
+
+
 def probe(train: list[torch.Tensor], train_texts: list[str], val: list[torch.Tensor], val_texts: list[str],
-          steps: int, batch_size: int, seed: int) -> float:
-    """Train a fresh probe on the frozen frames for `steps` steps; its mean held-out loss (nats per byte)."""
+          steps: int, batch_size: int, seed: int, eval_every: int) -> float:
+    """Train a fresh probe on the frozen frames for `steps` steps; its lowest mean held-out loss (nats per
+    byte) over evaluations every `eval_every` steps (it learns the training sentences by heart, then gets worse)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     head = SemanticHead(train[0].shape[-1], PROBE)
     optimizer = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=steps, pct_start=0.05)
-    done = 0
+    done, best = 0, float("inf")
     with tqdm(total=steps, desc="probe", leave=False) as bar:
         while done < steps:
             for x, lengths, texts in batches(train, train_texts, batch_size, rng):
@@ -83,13 +93,12 @@ def probe(train: list[torch.Tensor], train_texts: list[str], val: list[torch.Ten
                 schedule.step()
                 done += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                if done % eval_every == 0 or done == steps:
+                    best = min(best, held_out_loss(head, val, val_texts, batch_size))
+                bar.set_postfix(loss=f"{loss.item():.3f}", best_held_out=f"{best:.3f}")
                 if done == steps:
                     break
-    head.eval()
-    with torch.no_grad():
-        total = sum(float(head(x, n, t)) * len(t) for x, n, t in batches(val, val_texts, batch_size, None))
-    return total / len(val)
+    return best
 
 
 def main() -> None:
@@ -103,6 +112,7 @@ def main() -> None:
     parser.add_argument("--num-quantizers", type=int, nargs="+", default=[8])
     parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -123,7 +133,7 @@ def main() -> None:
         return [torch.zeros(-(-a.size // first.hop_length), first.stage_output_dims[-1]) for a, _ in items]
 
     start = time.perf_counter()
-    prior = probe(silence(train_items), train_texts, silence(val_items), val_texts, args.steps, args.batch_size, args.seed)
+    prior = probe(silence(train_items), train_texts, silence(val_items), val_texts, args.steps, args.batch_size, args.seed, args.eval_every)
     rows.append({"model": "(silence: text prior and duration)", "num_quantizers": 0, "loss": prior, "gain": 0.0})
     print(f"  text prior: {prior:.3f} nats/byte ({time.perf_counter() - start:.0f} s)")
     for name, model in models.items():
@@ -131,7 +141,7 @@ def main() -> None:
             start = time.perf_counter()
             train = quantized_frames(model, train_items, n)
             val = quantized_frames(model, val_items, n)
-            loss = probe(train, train_texts, val, val_texts, args.steps, args.batch_size, args.seed)
+            loss = probe(train, train_texts, val, val_texts, args.steps, args.batch_size, args.seed, args.eval_every)
             rows.append({"model": name, "num_quantizers": n, "loss": loss, "gain": prior - loss})
             print(f"  {name} q{n}: {loss:.3f} nats/byte, {prior - loss:+.3f} vs the text prior "
                   f"({time.perf_counter() - start:.0f} s)")

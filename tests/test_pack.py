@@ -40,6 +40,15 @@ def test_pack_resamples_keeps_text_and_moves_with_its_folder(tmp_path):
         assert len(wav) == 16000 and e.extra["packed_from"].endswith(".wav")
 
 
+def test_pack_drops_the_transcript_of_a_cut_clip(tmp_path):
+    a = tone_manifest(tmp_path, "a", 16000, 2, 440.0)  # one second each
+    pack([(a, 1.0)], tmp_path / "cut", rate=16000, max_mb=10, max_seconds=0.5, seed=0)
+    pack([(a, 1.0)], tmp_path / "whole", rate=16000, max_mb=10, max_seconds=1.0, seed=0)
+    cut, whole = read_manifest(tmp_path / "cut" / "manifest.jsonl"), read_manifest(tmp_path / "whole" / "manifest.jsonl")
+    assert [e.text for e in cut] == [None, None] and all(e.duration == 0.5 for e in cut)
+    assert sorted(e.text for e in whole) == ["a 0", "a 1"]
+
+
 def test_pack_stops_at_the_size_budget_and_favours_weight(tmp_path):
     a = tone_manifest(tmp_path, "a", 16000, 20, 440.0)
     b = tone_manifest(tmp_path, "b", 16000, 20, 880.0)

@@ -64,8 +64,10 @@ def pack(sources: list[tuple[Path, float]], out: Path, rate: int, max_mb: float,
         except Exception:
             continue  # unreadable: skipped, as the dataset would
         wav = wav.mean(axis=1)
-        if max_seconds is not None:
+        text = entry.text
+        if max_seconds is not None and wav.size > int(max_seconds * sr):
             wav = wav[: int(max_seconds * sr)]
+            text = None  # the cut clip no longer says the whole transcript
         if sr != rate:
             wav = librosa.resample(wav, orig_sr=sr, target_sr=rate, res_type="soxr_hq")
         if wav.size == 0 or not np.isfinite(wav).all():
@@ -82,7 +84,7 @@ def pack(sources: list[tuple[Path, float]], out: Path, rate: int, max_mb: float,
             break
         used += size
         bar.update(size)
-        packed.append(ManifestEntry(audio=str(out / name), text=entry.text, speaker=entry.speaker, sample_rate=rate,
+        packed.append(ManifestEntry(audio=str(out / name), text=text, speaker=entry.speaker, sample_rate=rate,
                                     duration=wav.size / rate, extra={**entry.extra, "packed_from": entry.audio}))
     bar.close()
     write_manifest(packed, out / "manifest.jsonl", relative_paths=True)
