@@ -49,8 +49,8 @@ def spread(items: list, count: int) -> list:
 
 
 def load_items(manifest: str, count: int, max_seconds: float, rate: int) -> list[tuple[np.ndarray, str]]:
-    entries = [e for e in read_manifest(manifest) if e.text and e.duration <= max_seconds and spell(e.text)]
-    return [(load_audio(e.audio, rate), spell(e.text)) for e in spread(entries, count)]
+    spelt = [(e, spell(e.text)) for e in read_manifest(manifest) if e.text and e.duration <= max_seconds]
+    return [(load_audio(e.audio, rate), text) for e, text in spread([(e, t) for e, t in spelt if t], count)]
 
 
 @torch.no_grad()

@@ -92,14 +92,11 @@ class CodecGenerator(nn.Module):
         keeps its gradient out of the codec. Everything trainable runs inside this forward, as DDP requires."""
         out = self.codec(audio, padding_mask=padding_mask)
         semantic_loss = audio.new_zeros(())
-        if self.semantic is not None:
-            quantized, lengths = out.quantized_representation, out.code_lengths
-            if semantic_batch is not None:
-                q, lengths = self.codec.quantize(semantic_batch.audio, semantic_batch.padding_mask)
-                quantized, texts = q.quantized, semantic_batch.texts
-            if detach_semantic:
-                quantized = quantized.detach()
-            semantic_loss = self.semantic(quantized, lengths, texts)
+        if self.semantic is not None and semantic_batch is not None:
+            semantic_loss = self.transcript_loss(semantic_batch, detach_semantic)
+        elif self.semantic is not None:
+            quantized = out.quantized_representation
+            semantic_loss = self.semantic(quantized.detach() if detach_semantic else quantized, out.code_lengths, texts)
         distill_loss, distill_logs = audio.new_zeros(()), {}
         if self.distiller is not None and teacher is not None:
             student_audio = out.audio_values[..., : audio.shape[-1]]
@@ -108,6 +105,12 @@ class CodecGenerator(nn.Module):
             student = DistillSignals(latents=out.encoder_latents, audio=student_audio)
             distill_loss, distill_logs = self.distiller(student, teacher)
         return out, semantic_loss, distill_loss, distill_logs
+
+    def transcript_loss(self, batch: AudioBatch, detach: bool = False) -> torch.Tensor:
+        """The semantic head's loss on whole utterances, read through the encoder and quantizer only (training
+        and validation of the semantic stream); `detach` keeps its gradient out of the codec."""
+        q, lengths = self.codec.quantize(batch.audio, batch.padding_mask)
+        return self.semantic(q.quantized.detach() if detach else q.quantized, lengths, batch.texts)
 
 
 def build_codec(spec: str, overrides: dict[str, Any], init_from: str | None = None) -> CATModel:
@@ -388,8 +391,7 @@ class CodecTask(Task):
         total = 0.0
         for start in range(0, count, size):
             batch = collate_audio([self.semantic_val[i] for i in picks[start : start + size]]).to(device)
-            q, lengths = generator.codec.quantize(batch.audio, batch.padding_mask)
-            total += float(generator.semantic(q.quantized, lengths, batch.texts)) * len(batch)
+            total += float(generator.transcript_loss(batch)) * len(batch)
         return total / max(count, 1)
 
     def on_save(self, models: Models, output_dir: Path, step: int) -> None:
