@@ -8,8 +8,9 @@
   it speaks from the audio context alone (babble).
 - word-order gain: the same with each item's own words in reverse order: the same characters and length, so
   a model that only paces its speech to the length of the text gains nothing here; one that reads does.
-- per layer: the off-diagonal share of the frames' attention over the text, renormalised there
-  (`tts.alignment.guided_attention_loss`; about 0.5 for attention spread evenly, near 0 for a clean monotonic
+- per layer: the guided heads' penalty (`tts.alignment.guided_attention_loss`: the share of their attention
+  not on the text's diagonal, audio included), and the off-diagonal share of all heads' attention over the
+  text, renormalised there (`tts.alignment.off_diagonal_share`; about 0.5 for attention spread evenly, near 0 for a clean monotonic
   alignment), and how much of the attention goes to the text at all.
 - the plot: frames (x) against characters (y) for the first item, one panel per layer (each head's attention
   renormalised over the text, then the mean over heads).
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from tts.alignment import frame_text_attention, guided_attention_loss, renormalised_over_text, text_gain, word_order_gain
+from tts.alignment import frame_text_attention, guided_attention_loss, off_diagonal_share, renormalised_over_text, text_gain, word_order_gain
 from tts.modeling_tts import CATTTSModel
 from tts.training_task import CodesTextDataset, collate_tts
 
@@ -71,7 +72,9 @@ def main() -> None:
         order_gain = word_order_gain(model, batch, float(own.loss_per_level[0]), levels, data.tokenizer.id_of(" "))
     starts, lengths = batch["text_lengths"].tolist(), batch["frame_lengths"].tolist()
     sigma = model.config.guided_attention_sigma
-    per_layer = [float(guided_attention_loss([a], starts, lengths, sigma)) for a in own.attentions]
+    per_layer = [float(off_diagonal_share([a], starts, lengths, sigma)) for a in own.attentions]
+    guided = [float(guided_attention_loss([a], starts, lengths, sigma, model.config.guided_attention_heads))
+              for a in own.attentions]
     maps = frame_text_attention(own.attentions, starts, lengths)
     text_share = [sum(float(m[layer].sum(-1).mean()) for m in maps) / len(maps) for layer in range(len(own.attentions))]
     q1_own = float(own.loss_per_level[0])
@@ -79,6 +82,8 @@ def main() -> None:
     print(f"first-codebook loss with its own transcript {q1_own:.3f}, with another's {q1_own + gain:.3f}: "
           f"text gain {gain:+.3f} nats")
     print(f"with its own words in reverse order {q1_own + order_gain:.3f}: word-order gain {order_gain:+.3f} nats")
+    print(f"guided heads' penalty per layer (first {model.config.guided_attention_heads or 'all'}): "
+          + " / ".join(f"{p:.3f}" for p in guided))
     print("off-diagonal share of the text attention per layer (all heads): " + " / ".join(f"{p:.3f}" for p in per_layer))
     print("share of the attention that goes to the text per layer: " + " / ".join(f"{p:.3f}" for p in text_share))
     if args.plot is not None:
