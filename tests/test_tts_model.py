@@ -61,11 +61,11 @@ def test_frame_dropout_zeroes_whole_frame_inputs_in_training_only():
     text, tl, codes, fl = batch(["one two three", "four"], [200, 150])
     levels = torch.tensor([3, 3])
     frames = lambda x: torch.cat([x[0, int(tl[0]) + 1 : int(tl[0]) + 201], x[1, int(tl[1]) + 1 : int(tl[1]) + 151]])
-    x, _, _ = model.train()._sequences(text, tl, codes, fl, levels)
+    x, *_ = model.train()._sequences(text, tl, codes, fl, levels)
     zero = (frames(x).abs().sum(-1) == 0).float().mean()
     assert 0.4 < zero < 0.6  # about half of the 350 frames lost their input ...
     assert torch.equal(x[0, : int(tl[0]) + 1], model._sequences(text, tl, codes, fl, levels)[0][0, : int(tl[0]) + 1])  # ... text never
-    x, _, _ = model.eval()._sequences(text, tl, codes, fl, levels)
+    x, *_ = model.eval()._sequences(text, tl, codes, fl, levels)
     assert (frames(x).abs().sum(-1) == 0).sum() == 0  # and never outside training
     with pytest.raises(ValueError, match="frame_dropout"):
         tiny_config(frame_dropout=1.0)
@@ -127,20 +127,43 @@ def test_depth_stepper_gives_the_depth_transformers_logits_level_by_level():
         assert all(torch.equal(a, b) for a, b in zip(stepped, again))
 
 
-def test_greedy_frames_equal_a_whole_sequence_reference():
-    """iter_frames (cached temporal and depth steps) picks the argmax of the uncached forward, frame by frame."""
+@pytest.mark.parametrize("aligned", [False, True])
+def test_greedy_frames_equal_a_whole_sequence_reference(aligned):
+    """iter_frames (cached temporal and depth steps) picks the argmax of the uncached forward, frame by frame,
+    with text positions one after another or spaced at a speaking rate (aligned_positions)."""
     torch.manual_seed(1)
-    model = CATTTSModel(tiny_config(num_quantizers=3)).eval()
+    model = CATTTSModel(tiny_config(num_quantizers=3, aligned_positions=True)).eval() if aligned else \
+        CATTTSModel(tiny_config(num_quantizers=3)).eval()
     ids = TOK.encode("hi there")
-    frames = generate_codes(model, ids, sampling=SamplingConfig(temperature=0), max_frames=6)
+    rate = 0.7
+    frames = generate_codes(model, ids, sampling=SamplingConfig(temperature=0), max_frames=6, chars_per_frame=rate)
     text = torch.tensor([ids])
     with torch.no_grad():
         for t in range(frames.shape[1]):
-            x, _, starts = model._sequences(text, torch.tensor([len(ids)]), frames[None, :, :t], torch.tensor([t]),
-                                            torch.tensor([3]))
-            state = model.temporal(inputs_embeds=x).last_hidden_state[:, starts[0] + t]
+            x, mask, positions, starts = model._sequences(text, torch.tensor([len(ids)]), frames[None, :, :t],
+                                                          torch.tensor([t]), torch.tensor([3]), torch.tensor([rate]))
+            assert (positions is not None) == aligned
+            state = model.temporal(inputs_embeds=x, attention_mask=mask, position_ids=positions).last_hidden_state[:, starts[0] + t]
             logits = model.depth_logits(state, frames[None, :, t])
             assert [int(lg[0, : 16].argmax()) for lg in logits] == frames[:, t].tolist()
+
+
+def test_aligned_positions_space_the_text_at_the_speaking_rate():
+    """Character n at n / rate, the start of audio at 0, frame t at t + 1; each item's own rate in eval, jittered
+    in training; one after another without aligned_positions."""
+    plain = CATTTSModel(tiny_config())
+    assert plain.temporal_positions(3, 2).tolist() == [0, 1, 2, 3, 4, 5]
+    model = CATTTSModel(tiny_config(aligned_positions=True, chars_per_frame=2.0, rate_jitter=0.2))
+    assert model.temporal_positions(5, 2).tolist() == [0, 0.5, 1.0, 1.5, 2.0, 0, 1, 2]  # default rate 2 characters a frame
+    assert model.temporal_positions(3, 1, chars_per_frame=0.5).tolist() == [0, 2, 4, 0, 1]
+    lengths, frames = torch.tensor([12, 6]), torch.tensor([5, 8])
+    model.eval()
+    assert model.item_rates(lengths, frames).tolist() == [2.0, 0.5]  # characters without BOS / EOS per frame
+    model.train()
+    torch.manual_seed(0)
+    jittered = model.item_rates(lengths.repeat(500), frames.repeat(500))
+    ratio = (jittered / torch.tensor([2.0, 0.5]).repeat(500)).log()
+    assert abs(float(ratio.std()) - 0.2) < 0.03 and abs(float(ratio.mean())) < 0.03
 
 
 def test_config_validation():

@@ -31,6 +31,15 @@ class CATTTSConfig(PreTrainedConfig):
         guided_attention_sigma: width of that diagonal, as a share of the text and audio lengths.
         guided_attention_heads: how many heads of each layer (the first ones) are guided; 0 = all. The others
             stay free to look anywhere (the end of the sentence, for its intonation).
+        aligned_positions: space the text's rotary positions at the speaking rate (character n at n /
+            chars_per_frame, the start of audio at 0, frame t at t + 1), so that each frame sits at the position
+            of the characters it speaks and "look where you are" is a fixed relative position for attention;
+            False = one position after another, text then audio.
+        chars_per_frame: the speaking rate used for those positions when no voice prompt with a transcript
+            gives one (a prompt's own characters per frame are used when it has one).
+        rate_jitter: in training, each item's rate (its own characters per frame) is scaled by exp(rate_jitter
+            x N(0, 1)), so the model learns to correct the position from what it hears and reads, as it must
+            when the rate at synthesis is only an estimate.
     """
 
     model_type = "cat-tts"
@@ -55,6 +64,9 @@ class CATTTSConfig(PreTrainedConfig):
     guided_attention_weight: float = 0.0
     guided_attention_sigma: float = 0.2
     guided_attention_heads: int = 0
+    aligned_positions: bool = False
+    chars_per_frame: float = 1.15
+    rate_jitter: float = 0.15
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -70,6 +82,9 @@ class CATTTSConfig(PreTrainedConfig):
         if not 0 <= self.guided_attention_heads <= self.num_heads:
             raise ValueError(f"CATTTSConfig.guided_attention_heads must be in 0..num_heads ({self.num_heads}), "
                              f"got {self.guided_attention_heads}")
+        if self.chars_per_frame <= 0 or self.rate_jitter < 0:
+            raise ValueError(f"CATTTSConfig.chars_per_frame must be > 0 and rate_jitter >= 0, got {self.chars_per_frame} "
+                             f"and {self.rate_jitter}")
         for width, heads, name in ((self.hidden_size, self.num_heads, ""), (self.depth_hidden_size, self.depth_num_heads, "depth_")):
             if width % heads or (width // heads) % 2:
                 raise ValueError(f"CATTTSConfig.{name}hidden_size {width} must split into {name}num_heads {heads} even heads")

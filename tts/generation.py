@@ -24,11 +24,13 @@ def iter_frames(
     prompt_codes: torch.Tensor | None = None,
     max_frames: int = 500,
     min_frames: int = 1,
+    chars_per_frame: float | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield frames [num_quantizers] of codes until the model predicts the end of speech (or max_frames).
 
     `prompt_codes` [K', P] (K' >= num_quantizers) are frames of a voice prompt that the new frames continue;
-    put the prompt's transcript in front of the text for best results."""
+    put the prompt's transcript in front of the text for best results. `chars_per_frame` is the speaking rate
+    for a model with `aligned_positions` (the prompt's own, when it has a transcript; default: the config's)."""
     config = model.config
     k = config.num_quantizers if num_quantizers is None else num_quantizers
     if not 1 <= k <= config.num_quantizers:
@@ -45,8 +47,12 @@ def iter_frames(
         if prompt_codes.dim() != 2 or prompt_codes.shape[0] < k:
             raise ValueError(f"prompt_codes must be [>= {k} codebooks, frames], got {tuple(prompt_codes.shape)}")
         pieces.append(model.frame_embedding(prompt_codes[None, :k].to(device), k))
-    out = model.temporal(inputs_embeds=torch.cat(pieces, dim=1), use_cache=True)
-    cache, state = out.cache, out.last_hidden_state[:, -1]
+    inputs = torch.cat(pieces, dim=1)
+    positions = model.temporal_positions(len(text_ids), inputs.shape[1] - len(text_ids) - 1, chars_per_frame, device)
+    # the mask says there is no padding: without one, transformers reads positions that restart as packed sequences
+    out = model.temporal(inputs_embeds=inputs, attention_mask=torch.ones(inputs.shape[:2], dtype=torch.long, device=device),
+                         position_ids=positions[None], use_cache=True)
+    cache, state, position = out.cache, out.last_hidden_state[:, -1], positions[-1]
     eos = config.end_of_speech_id
     depth = DepthStepper(model)
     for t in range(max_frames):
@@ -63,7 +69,8 @@ def iter_frames(
         codes = torch.tensor(frame, device=device)
         yield codes
         step = model.frame_embedding(codes[None, :, None], k)
-        out = model.temporal(inputs_embeds=step, cache=cache, use_cache=True)
+        position = position + 1
+        out = model.temporal(inputs_embeds=step, cache=cache, position_ids=position.reshape(1, 1), use_cache=True)
         cache, state = out.cache, out.last_hidden_state[:, -1]
 
 

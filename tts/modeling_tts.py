@@ -116,22 +116,48 @@ class CATTTSModel(CATTTSPreTrainedModel):
             out = out + self.code_embeds[i](codes[:, i].clamp_min(0)) * keep
         return out
 
-    def _sequences(self, text_ids, text_lengths, codes, frame_lengths, levels):
-        """Right-padded temporal inputs [B, L, H], mask [B, L], and each item's first prediction position."""
+    def temporal_positions(self, text_length: int, num_frames: int, chars_per_frame: float | None = None,
+                           device: torch.device | None = None) -> torch.Tensor:
+        """Rotary positions [text_length + 1 + num_frames] of one [text ; start of audio ; frames] sequence: one
+        after another, or with `aligned_positions` the text spaced at `chars_per_frame` (default: the config's)
+        so that frame t sits at the position of the characters it speaks."""
+        total = text_length + 1 + num_frames
+        if not self.config.aligned_positions:
+            return torch.arange(total, dtype=torch.float32, device=device)
+        rate = chars_per_frame or self.config.chars_per_frame
+        text = torch.arange(text_length, dtype=torch.float32, device=device) / rate
+        return torch.cat([text, torch.arange(num_frames + 1, dtype=torch.float32, device=device)])
+
+    def item_rates(self, text_lengths: torch.Tensor, frame_lengths: torch.Tensor) -> torch.Tensor:
+        """Each item's own speaking rate [B] (characters without BOS / EOS per frame), scaled in training by
+        exp(rate_jitter x N(0, 1)): at synthesis the rate is only an estimate (the prompt's, or the default)."""
+        rates = (text_lengths.float() - 2).clamp_min(1) / frame_lengths.float().clamp_min(1)
+        if self.training and self.config.rate_jitter > 0:
+            rates = rates * torch.exp(self.config.rate_jitter * torch.randn_like(rates))
+        return rates
+
+    def _sequences(self, text_ids, text_lengths, codes, frame_lengths, levels, chars_per_frame=None):
+        """Right-padded temporal inputs [B, L, H], mask [B, L], rotary positions [B, L] (None: one after another)
+        and each item's first prediction position."""
         text = self.text_embed(text_ids)
         frames = self.frame_embedding(codes, levels)
         if self.training and self.config.frame_dropout > 0:  # whole frames' inputs gone, their targets kept
             keep = torch.rand(frames.shape[:2], device=frames.device) >= self.config.frame_dropout
             frames = frames * keep[..., None].to(frames.dtype)
-        rows, starts = [], []
+        rates = None
+        if self.config.aligned_positions:
+            rates = (self.item_rates(text_lengths, frame_lengths) if chars_per_frame is None else chars_per_frame).tolist()
+        rows, positions, starts = [], [], []
         for i in range(text_ids.shape[0]):
             lt, lf = int(text_lengths[i]), int(frame_lengths[i])
             rows.append(torch.cat([text[i, :lt], self.audio_start[None], frames[i, :lf]], dim=0))
+            positions.append(self.temporal_positions(lt, lf, rates[i] if rates else None, text.device))
             starts.append(lt)
         length = max(r.shape[0] for r in rows)
         x = torch.stack([F.pad(r, (0, 0, 0, length - r.shape[0])) for r in rows])
         mask = torch.stack([(torch.arange(length, device=x.device) < r.shape[0]).long() for r in rows])
-        return x, mask, starts
+        position_ids = torch.stack([F.pad(p, (0, length - p.shape[0])) for p in positions]) if rates else None
+        return x, mask, position_ids, starts
 
     # ---- depth ----
     def depth_logits(self, context: torch.Tensor, codes: torch.Tensor) -> list[torch.Tensor]:
@@ -165,27 +191,31 @@ class CATTTSModel(CATTTSPreTrainedModel):
         levels: torch.LongTensor | None = None,
         output_attentions: bool = False,
         guide: bool = True,
+        chars_per_frame: torch.Tensor | None = None,
     ) -> CATTTSOutput:
         """Teacher-forced loss. text_ids [B, Lt] and codes [B, K, F] right-padded; levels [B] codebooks kept.
 
         In training with `guided_attention_weight` > 0 (and `guide`: a recipe may stop guiding once aligned) the
         loss adds the guided attention penalty; with `output_attentions` the output carries the temporal model's
-        attention weights and that penalty."""
+        attention weights and that penalty. `chars_per_frame` [B] sets the rates of `aligned_positions` (default:
+        each item's own, jittered in training)."""
         c = self.config
         if codes.shape[1] != c.num_quantizers:
             raise ValueError(f"codes must have {c.num_quantizers} codebooks, got {codes.shape[1]}")
         b = text_ids.shape[0]
         levels = self.sample_levels(b, text_ids.device) if levels is None else levels.to(text_ids.device)
-        x, mask, starts = self._sequences(text_ids, text_lengths, codes, frame_lengths, levels)
+        x, mask, position_ids, starts = self._sequences(text_ids, text_lengths, codes, frame_lengths, levels,
+                                                        chars_per_frame)
         guided = self.training and c.guided_attention_weight > 0 and guide
         penalty = None
         if guided or output_attentions:
             with eager_attention(self.temporal):
-                temporal = self.temporal(inputs_embeds=x, attention_mask=mask, output_attentions=True)
+                temporal = self.temporal(inputs_embeds=x, attention_mask=mask, position_ids=position_ids,
+                                         output_attentions=True)
             penalty = guided_attention_loss(temporal.attentions, starts, frame_lengths, c.guided_attention_sigma,
                                             c.guided_attention_heads)
         else:
-            temporal = self.temporal(inputs_embeds=x, attention_mask=mask)
+            temporal = self.temporal(inputs_embeds=x, attention_mask=mask, position_ids=position_ids)
         hidden = temporal.last_hidden_state
         contexts, targets, item_levels = [], [], []
         for i in range(b):

@@ -76,12 +76,14 @@ class TTSPipeline:
         with_prompt_text = prompt is not None and prompt_text
         ids = self.tokenizer.encode(f"{prompt_text.strip()} {text}") if with_prompt_text else text_ids
         prompt_codes = self._prompt_codes(prompt, k) if prompt is not None else None
+        # the prompt's own speaking rate sets the text positions of a model with aligned_positions
+        rate = (len(ids) - len(text_ids)) / max(prompt_codes.shape[1], 1) if with_prompt_text else None
         max_frames = int(max_seconds * self.codec.config.frame_rate)
         # no end of speech before the text could have been said at the fastest rate allowed
         characters = len(text_ids) - 2  # without BOS / EOS
         min_frames = min(max_frames, math.ceil(characters * self.codec.config.frame_rate / MAX_CHARACTERS_PER_SECOND))
         return iter_frames(self.model, ids, k, sampling, prompt_codes, max_frames=max_frames,
-                           min_frames=max(1, min_frames))
+                           min_frames=max(1, min_frames), chars_per_frame=rate)
 
     # ---- outputs ----
     def stream(self, text: str, prompt=None, prompt_text: str | None = None, num_quantizers: int | None = None,
