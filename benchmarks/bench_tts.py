@@ -6,7 +6,7 @@
 For each held-out voice of data/synth_tts/val.jsonl (voices and sentences never seen in training), one of its
 clips (with its transcript) is the voice prompt and the model speaks `--sentences` held-out sentences that
 the same voice also recorded. Prints:
-- word error rate of PocketSphinx on the synthesised speech, on the voice's own recordings of the same
+- word (and character) error rate of PocketSphinx on the synthesised speech, on the voice's own recordings of the same
   sentences (for scale; PocketSphinx is weak on synthetic voices) and on those recordings passed through the
   codec at the same number of codebooks (the best the TTS could do with this codec), and, with --asr-model,
   CAT-ASR's too;
@@ -27,7 +27,9 @@ import numpy as np
 import torch
 
 from catcodec.audio import load_audio
+from asr.metrics import character_error_rate
 from catcodec.evaluation.asr import PocketsphinxASR, word_error_rate
+from catcodec.evaluation.asr import normalize_text as normalize_for_scoring
 from catcodec.evaluation.metrics import speaker_embedding
 from tts.pipeline import TTSPipeline
 from tts.text import normalize_text
@@ -66,6 +68,11 @@ def codec_roundtrip(tts: TTSPipeline, audio: np.ndarray, num_quantizers: int | N
         return tts.codec.decode(codes).audio_values.reshape(-1)[: audio.size].float().numpy()
 
 
+def char_error_rate(refs: list[str], hyps: list[str]) -> float:
+    """CER after the same normalisation as the WER: graded where a weak recogniser's WER is near 100 %."""
+    return character_error_rate([normalize_for_scoring(r) for r in refs], [normalize_for_scoring(h) for h in hyps])
+
+
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
@@ -83,6 +90,8 @@ def main() -> None:
     ap.add_argument("--voices", type=Path, default=Path("data/synth_tts/val.jsonl"))
     ap.add_argument("--sentences", type=int, default=12, help="held-out sentences per voice")
     ap.add_argument("--asr-model", default=None, help="a trained CAT-ASR folder: its WER too")
+    ap.add_argument("--asr-beam", type=int, default=4, help="CAT-ASR beam (its model card's setting)")
+    ap.add_argument("--asr-ctc-weight", type=float, default=0.3, help="CAT-ASR joint CTC decoding weight")
     ap.add_argument("--num-quantizers", type=int, default=None)
     ap.add_argument("--temperature", type=float, default=0.8)
     ap.add_argument("--top-p", type=float, default=0.95)
@@ -126,8 +135,8 @@ def main() -> None:
             coded_own_sim.append(own)
             coded_other_sim.extend(others)
             if asr is not None:
-                outs_asr.append(asr(audio, sampling_rate=rate))
-                refs_asr.append(asr(original, sampling_rate=rate))
+                outs_asr.append(asr(audio, sampling_rate=rate, beam=args.asr_beam, ctc_weight=args.asr_ctc_weight))
+                refs_asr.append(asr(original, sampling_rate=rate, beam=args.asr_beam, ctc_weight=args.asr_ctc_weight))
             own, others = similarities(audio, rate, speaker, embeddings)
             own_sim.append(own)
             other_sim.extend(others)
@@ -143,6 +152,9 @@ def main() -> None:
         "wer_pocketsphinx_tts": word_error_rate(refs, outs_sphinx),
         "wer_pocketsphinx_reference": word_error_rate(refs, refs_sphinx),
         "wer_pocketsphinx_reference_through_codec": word_error_rate(refs, coded_sphinx),
+        "cer_pocketsphinx_tts": char_error_rate(refs, outs_sphinx),
+        "cer_pocketsphinx_reference": char_error_rate(refs, refs_sphinx),
+        "cer_pocketsphinx_reference_through_codec": char_error_rate(refs, coded_sphinx),
         "similarity_to_prompt_voice": float(np.mean(own_sim)),
         "similarity_to_other_voices": float(np.mean(other_sim)),
         "reference_through_codec_similarity_to_own_voice": float(np.mean(coded_own_sim)),
@@ -154,11 +166,17 @@ def main() -> None:
     if asr is not None:
         result["wer_cat_asr_tts"] = word_error_rate(refs, outs_asr)
         result["wer_cat_asr_reference"] = word_error_rate(refs, refs_asr)
+        result["cer_cat_asr_tts"] = char_error_rate(refs, outs_asr)
+        result["cer_cat_asr_reference"] = char_error_rate(refs, refs_asr)
     print(f"\n{len(refs)} utterances: {args.sentences} held-out sentences x {len(voices)} held-out voices as prompts")
     print(f"WER PocketSphinx   TTS {100 * result['wer_pocketsphinx_tts']:.1f} %   reference voices {100 * result['wer_pocketsphinx_reference']:.1f} %"
           f"   reference voices through the codec {100 * result['wer_pocketsphinx_reference_through_codec']:.1f} %")
     if asr is not None:
         print(f"WER CAT-ASR        TTS {100 * result['wer_cat_asr_tts']:.1f} %   reference voices {100 * result['wer_cat_asr_reference']:.1f} %")
+    print(f"CER PocketSphinx   TTS {100 * result['cer_pocketsphinx_tts']:.1f} %   reference voices {100 * result['cer_pocketsphinx_reference']:.1f} %"
+          f"   reference voices through the codec {100 * result['cer_pocketsphinx_reference_through_codec']:.1f} %")
+    if asr is not None:
+        print(f"CER CAT-ASR        TTS {100 * result['cer_cat_asr_tts']:.1f} %   reference voices {100 * result['cer_cat_asr_reference']:.1f} %")
     print(f"speaker similarity to the prompt voice {result['similarity_to_prompt_voice']:.3f}, to other voices {result['similarity_to_other_voices']:.3f}"
           f"   (reference through the codec: {result['reference_through_codec_similarity_to_own_voice']:.3f} / "
           f"{result['reference_through_codec_similarity_to_other_voices']:.3f})")
