@@ -130,3 +130,23 @@ def test_end_of_speech_cannot_come_before_the_text_could_be_said(folders, monkey
     frames = len(list(tts.stream(text, temperature=0, max_seconds=10.0)))
     assert chars == 49 and frames == math.ceil(chars * tts.codec.config.frame_rate / MAX_CHARACTERS_PER_SECOND)
     assert len(list(tts.stream(text, temperature=0, max_seconds=0.5))) == int(0.5 * tts.codec.config.frame_rate)
+
+
+def test_a_prompt_transcript_sets_the_speaking_rate(folders, monkeypatch):
+    """aligned_positions: the prompt's characters per frame (clamped to what speech allows), else the default."""
+    import tts.pipeline as pipeline_module
+
+    tts = TTSPipeline.from_pretrained(folders / "tts")
+    seen = []
+    monkeypatch.setattr(pipeline_module, "iter_frames", lambda *args, **kwargs: seen.append(kwargs["chars_per_frame"]) or iter(()))
+    rate = tts.sampling_rate
+    prompt = (0.2 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate)).astype(np.float32)  # 1 s
+    frames = tts._prompt_codes(prompt, 1).shape[1]
+    fps = tts.codec.config.frame_rate
+    list(tts.stream("hello there", prompt=prompt, prompt_text="one two"))  # 7 characters + the joining space
+    list(tts.stream("hello there"))
+    list(tts.stream("hello there", prompt=prompt, prompt_text="x"))  # far too few for a second of speech
+    list(tts.stream("hello there", prompt=prompt, prompt_text="word " * 20))  # far too many
+    assert 3.0 / fps < 8 / frames < MAX_CHARACTERS_PER_SECOND / fps and seen[0] == pytest.approx(8 / frames)
+    assert seen[1] is None  # the model's chars_per_frame
+    assert seen[2] == pytest.approx(3.0 / fps) and seen[3] == pytest.approx(MAX_CHARACTERS_PER_SECOND / fps)

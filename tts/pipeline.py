@@ -34,6 +34,7 @@ DEFAULT_MODEL = "cat-tts-small"
 TRAIN_HINT = "train one (python -m training tts --config configs/tts_small_cpu.yaml) and pass its model folder"
 MAX_PROMPT_SECONDS = 15.0
 MIN_PROMPT_RMS = 1e-3  # about -60 dBFS: quieter than this is silence, not a voice
+MIN_CHARACTERS_PER_SECOND = 3.0  # slower than the slowest speech: a prompt's rate is clamped to this (and to the fastest)
 
 
 class TTSPipeline:
@@ -76,8 +77,13 @@ class TTSPipeline:
         with_prompt_text = prompt is not None and prompt_text
         ids = self.tokenizer.encode(f"{prompt_text.strip()} {text}") if with_prompt_text else text_ids
         prompt_codes = self._prompt_codes(prompt, k) if prompt is not None else None
-        # the prompt's own speaking rate sets the text positions of a model with aligned_positions
-        rate = (len(ids) - len(text_ids)) / max(prompt_codes.shape[1], 1) if with_prompt_text else None
+        # the prompt's own speaking rate sets the text positions of a model with aligned_positions, within what
+        # speech allows (a transcript that does not match its prompt should not throw the alignment far off)
+        rate = None
+        if with_prompt_text:
+            frame_rate = self.codec.config.frame_rate
+            rate = (len(ids) - len(text_ids)) / max(prompt_codes.shape[1], 1)
+            rate = min(max(rate, MIN_CHARACTERS_PER_SECOND / frame_rate), MAX_CHARACTERS_PER_SECOND / frame_rate)
         max_frames = int(max_seconds * self.codec.config.frame_rate)
         # no end of speech before the text could have been said at the fastest rate allowed
         characters = len(text_ids) - 2  # without BOS / EOS
