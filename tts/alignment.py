@@ -79,8 +79,8 @@ def guided_attention_loss(attentions: Sequence[torch.Tensor], starts: Sequence[i
     Attention given to the audio counts as off the diagonal. Two earlier forms let a guided head escape: the
     off-diagonal share of its raw attention (it stopped looking at the text: 0 within 250 steps), and that share
     renormalised over the text, which a head zeroes by giving the text no attention at all (softmax weights
-    underflow to exactly 0: runs 2 and 3 reached a penalty of 0.000 by step 1,000 with their guided heads
-    looking at the text in under 10 % of frames)."""
+    underflow to exactly 0: runs 2 and 3 reached a penalty of 0.000 by step ~1,000, and in run 3's final model
+    the guided heads of layers 1-5 gave the text no attention at all in 84-95 % of frames)."""
     losses = []
     for att in frame_text_attention(attentions, starts, frame_lengths):
         att = att[:, : heads or att.shape[1]].float()
