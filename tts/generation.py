@@ -49,7 +49,8 @@ def iter_frames(
         pieces.append(model.frame_embedding(prompt_codes[None, :k].to(device), k))
     inputs = torch.cat(pieces, dim=1)
     positions = model.temporal_positions(len(text_ids), inputs.shape[1] - len(text_ids) - 1, chars_per_frame, device)
-    # the mask says there is no padding: without one, transformers reads positions that restart as packed sequences
+    # an explicit no-padding mask: given neither a mask nor a cache, transformers reads positions that restart
+    # (aligned_positions) as packed sequences; the cache made here already prevents that, the mask keeps it so
     out = model.temporal(inputs_embeds=inputs, attention_mask=torch.ones(inputs.shape[:2], dtype=torch.long, device=device),
                          position_ids=positions[None], use_cache=True)
     cache, state, position = out.cache, out.last_hidden_state[:, -1], positions[-1]
