@@ -49,8 +49,9 @@ def spread(items: list, count: int) -> list:
 
 
 def load_items(manifest: str, count: int, max_seconds: float, rate: int) -> list[tuple[np.ndarray, str]]:
-    spelt = [(e, spell(e.text)) for e in read_manifest(manifest) if e.text and e.duration <= max_seconds]
-    return [(load_audio(e.audio, rate), text) for e, text in spread([(e, t) for e, t in spelt if t], count)]
+    entries = [e for e in read_manifest(manifest) if e.text and e.duration <= max_seconds]
+    spelt = [(e.audio, text) for e, text in zip(entries, map(spell, (e.text for e in entries))) if text]
+    return [(load_audio(audio, rate), text) for audio, text in spread(spelt, count)]
 
 
 @torch.no_grad()

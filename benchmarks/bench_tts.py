@@ -6,8 +6,8 @@
 For each held-out voice of data/synth_tts/val.jsonl (voices and sentences never seen in training), one of its
 clips (with its transcript) is the voice prompt and the model speaks `--sentences` held-out sentences that
 the same voice also recorded. Prints:
-- word (and character) error rate of PocketSphinx on the synthesised speech, on the voice's own recordings of the same
-  sentences (for scale; PocketSphinx is weak on synthetic voices) and on those recordings passed through the
+- word (and character) error rate of PocketSphinx on the synthesised speech, on the voice's own recordings of
+  the same sentences (for scale; PocketSphinx is weak on synthetic voices) and on those recordings passed through the
   codec at the same number of codebooks (the best the TTS could do with this codec), and, with --asr-model,
   CAT-ASR's too;
 - Resemblyzer similarity of the output to the prompt voice (another clip of it) vs to the other held-out voices;
@@ -26,10 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from catcodec.audio import load_audio
 from asr.metrics import character_error_rate
-from catcodec.evaluation.asr import PocketsphinxASR, word_error_rate
-from catcodec.evaluation.asr import normalize_text as normalize_for_scoring
+from catcodec.audio import load_audio
+from catcodec.evaluation.asr import PocketsphinxASR, word_error_rate, normalize_text as normalize_for_scoring
 from catcodec.evaluation.metrics import speaker_embedding
 from tts.pipeline import TTSPipeline
 from tts.text import normalize_text

@@ -10,8 +10,8 @@
   a model that only paces its speech to the length of the text gains nothing here; one that reads does.
 - per layer: the guided heads' penalty (`tts.alignment.guided_attention_loss`: the share of their attention
   not on the text's diagonal, audio included), and the off-diagonal share of all heads' attention over the
-  text, renormalised there (`tts.alignment.off_diagonal_share`; about 0.5 for attention spread evenly, near 0 for a clean monotonic
-  alignment), and how much of the attention goes to the text at all.
+  text, renormalised there (`tts.alignment.off_diagonal_share`; about 0.5 for attention spread evenly, near 0
+  for a clean monotonic alignment), and how much of the attention goes to the text at all.
 - the plot: frames (x) against characters (y) for the first item, one panel per layer (each head's attention
   renormalised over the text, then the mean over heads).
 Not a test: a diagnostic for training runs (guided attention or not).
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import torch
 
-from tts.alignment import frame_text_attention, guided_attention_loss, off_diagonal_share, renormalised_over_text, text_gain, word_order_gain
+from tts.alignment import (frame_text_attention, guided_attention_loss, off_diagonal_share, renormalised_over_text, text_gain,
+                           word_order_gain)
 from tts.modeling_tts import CATTTSModel
 from tts.training_task import CodesTextDataset, collate_tts
 

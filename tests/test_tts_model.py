@@ -132,8 +132,7 @@ def test_greedy_frames_equal_a_whole_sequence_reference(aligned):
     """iter_frames (cached temporal and depth steps) picks the argmax of the uncached forward, frame by frame,
     with text positions one after another or spaced at a speaking rate (aligned_positions)."""
     torch.manual_seed(1)
-    model = CATTTSModel(tiny_config(num_quantizers=3, aligned_positions=True)).eval() if aligned else \
-        CATTTSModel(tiny_config(num_quantizers=3)).eval()
+    model = CATTTSModel(tiny_config(num_quantizers=3, aligned_positions=aligned)).eval()
     ids = TOK.encode("hi there")
     rate = 0.7
     frames = generate_codes(model, ids, sampling=SamplingConfig(temperature=0), max_frames=6, chars_per_frame=rate)
