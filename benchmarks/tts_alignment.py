@@ -27,6 +27,7 @@ import torch
 from tts.alignment import (frame_text_attention, guided_attention_loss, off_diagonal_share, renormalised_over_text, text_gain,
                            word_order_gain)
 from tts.modeling_tts import CATTTSModel
+from tts.text import tokenizer_for
 from tts.training_task import CodesTextDataset, collate_tts
 
 
@@ -63,7 +64,7 @@ def main() -> None:
 
     model = CATTTSModel.from_pretrained(args.model).eval()
     k = model.config.num_quantizers
-    data = CodesTextDataset([args.manifest], k, max_frames=model.config.max_positions // 2)
+    data = CodesTextDataset([args.manifest], k, model.config.max_positions // 2, tokenizer_for(model.config.text_frontend))
     picks = torch.linspace(0, len(data) - 1, min(args.items, len(data))).round().long().tolist()
     batch = collate_tts([data[i] for i in picks])
     levels = torch.full((len(picks),), k)

@@ -10,7 +10,10 @@ from transformers import PreTrainedConfig
 class CATTTSConfig(PreTrainedConfig):
     r"""
     Args:
-        text_vocab_size: characters of `tts.text.CharTokenizer` (padding, begin and end included).
+        text_vocab_size: symbols of the text tokenizer (padding, begin and end included).
+        text_frontend: what the text becomes: "characters" (`tts.text.CharTokenizer`, nothing to install) or
+            "phonemes" (`tts.text.PhonemeTokenizer`: espeak-ng's IPA, which must then be installed wherever the
+            model trains or speaks).
         num_quantizers: most codebooks per frame the model predicts; it synthesises at any 1..num_quantizers.
         codebook_size: entries per codebook of the codec whose tokens it models.
         hidden_size / num_layers / num_heads / intermediate_size: the temporal Transformer (one position per
@@ -45,6 +48,7 @@ class CATTTSConfig(PreTrainedConfig):
     model_type = "cat-tts"
 
     text_vocab_size: int = 38
+    text_frontend: str = "characters"
     num_quantizers: int = 8
     codebook_size: int = 1024
     hidden_size: int = 384
@@ -70,6 +74,8 @@ class CATTTSConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
+        if self.text_frontend not in ("characters", "phonemes"):
+            raise ValueError(f"CATTTSConfig.text_frontend must be 'characters' or 'phonemes', got {self.text_frontend!r}")
         if self.num_quantizers < 1:
             raise ValueError(f"CATTTSConfig.num_quantizers must be >= 1, got {self.num_quantizers}")
         if not 0.0 <= self.progressive_dropout <= 1.0:

@@ -27,7 +27,7 @@ from training.generation import SamplingConfig
 
 from .generation import iter_frames
 from .modeling_tts import CATTTSModel
-from .text import MAX_CHARACTERS_PER_SECOND, CharTokenizer, TextError
+from .text import MAX_CHARACTERS_PER_SECOND, CharTokenizer, TextError, tokenizer_for
 
 PRETRAINED = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL = "cat-tts-small"
@@ -44,7 +44,10 @@ class TTSPipeline:
         check_codec_weights(codec, model.config.codec_weights_id, "the TTS model")
         self.model = model.eval()
         self.codec = codec.eval()
-        self.tokenizer = tokenizer or CharTokenizer()
+        self.tokenizer = tokenizer or tokenizer_for(model.config.text_frontend)
+        if self.tokenizer.vocab_size != model.config.text_vocab_size:
+            raise ValueError(f"the tokenizer has {self.tokenizer.vocab_size} symbols, the TTS model reads "
+                             f"{model.config.text_vocab_size} (text_frontend {model.config.text_frontend!r})")
 
     @classmethod
     def from_pretrained(cls, tts_path: str | Path | None = None, codec: str | Path | CATModel | None = None) -> "TTSPipeline":

@@ -1,9 +1,11 @@
-"""The TTS text front-end: normalisation of English text, then characters as tokens.
+"""The TTS text front-end: normalisation of English text, then characters (or phonemes) as tokens.
 
-Why characters (not espeak-ng phonemes or a trained BPE): they need nothing installed at synthesis time (a
-phonemizer would make every user install a system package), they are deterministic and reversible, and the
-model learns spelling-to-sound from the transcribed speech it trains on. Normalisation spells out what
-characters cannot say: numbers, ordinals, currency, percentages, common abbreviations.
+Why characters by default (not espeak-ng phonemes or a trained BPE): they need nothing installed at synthesis
+time (a phonemizer makes every user install a system package), they are deterministic and reversible, and the
+model learns spelling-to-sound from the transcribed speech it trains on. A model may instead read espeak-ng's
+IPA phonemes (`text_frontend: phonemes`, `PhonemeTokenizer`): English spelling is irregular, and a small model
+on a few hours of speech has little to learn it from. Normalisation spells out what characters cannot say:
+numbers, ordinals, currency, percentages, common abbreviations.
 """
 
 from __future__ import annotations
@@ -138,17 +140,27 @@ class CharTokenizer:
     def vocab_size(self) -> int:
         return 3 + len(self.alphabet)
 
-    def encode(self, text: str, normalize: bool = True) -> list[int]:
-        """Text -> [BOS, chars..., EOS]; raises TextError on empty text, unsupported characters or too long."""
+    @property
+    def input_alphabet(self) -> str:
+        """The characters the text may have after normalisation."""
+        return self.alphabet
+
+    def clean(self, text: str, normalize: bool = True) -> str:
+        """Normalised text checked against the alphabet; raises TextError on empty text or unsupported characters."""
         if not isinstance(text, str):
             raise TextError(f"text must be a string, got {type(text).__name__}")
         clean = normalize_text(text) if normalize else text
         if not clean or not any(c.isalpha() for c in clean):
             raise TextError("text is empty: nothing to say" if not text.strip() else f"nothing to say in {text!r}")
-        bad = sorted({c for c in clean if c not in self.alphabet})
+        bad = sorted({c for c in clean if c not in self.input_alphabet})
         if bad:
             shown = " ".join(repr(c) for c in bad[:10])
             raise TextError(f"unsupported characters {shown}: this model reads English letters and . , ? ! ' - ; :")
+        return clean
+
+    def encode(self, text: str, normalize: bool = True) -> list[int]:
+        """Text -> [BOS, chars..., EOS]; raises TextError on empty text, unsupported characters or too long."""
+        clean = self.clean(text, normalize)
         if len(clean) > self.max_characters:
             raise TextError(f"text is too long: {len(clean)} characters after normalisation (max {self.max_characters}); split it")
         return [self.BOS] + [3 + self.alphabet.index(c) for c in clean] + [self.EOS]
@@ -161,4 +173,49 @@ class CharTokenizer:
         return "".join(self.alphabet[i - 3] for i in ids if i >= 3)
 
 
-__all__ = ["MAX_CHARACTERS_PER_SECOND", "normalize_text", "number_to_words", "year_to_words", "ordinal_to_words", "CharTokenizer", "TextError"]
+# What espeak-ng's en-us voice writes (measured on the project's 2,000 training transcripts and odd words), and
+# the punctuation kept between clauses; a rare symbol outside it (another voice's) is left out.
+PHONEME_ALPHABET = " ',.?!-;:abdefhijklmnoprstuvwxzæçðŋɐɑɒɔəɚɛɜɡɪɫɬɹɾʃʊʌʒʔʲθᵻ\u0329ˈˌː"
+
+
+@dataclass(frozen=True)
+class PhonemeTokenizer(CharTokenizer):
+    """IPA phonemes of normalised English (espeak-ng, `tts.phonemes`) as ids, with the punctuation between
+    clauses; the same special ids and the same checks on the text as `CharTokenizer`."""
+
+    alphabet: str = PHONEME_ALPHABET
+    voice: str = "en-us"
+
+    @property
+    def input_alphabet(self) -> str:
+        return CharTokenizer.alphabet
+
+    def encode(self, text: str, normalize: bool = True) -> list[int]:
+        """Text -> [BOS, phonemes..., EOS]; TextError as `CharTokenizer.encode`, PhonemizerUnavailable without espeak-ng."""
+        from .phonemes import phonemizer
+
+        ipa = phonemizer(self.voice)(self.clean(text, normalize))
+        ids = [3 + self.alphabet.index(c) for c in ipa if c in self.alphabet]
+        if len(ids) > self.max_characters:
+            raise TextError(f"text is too long: {len(ids)} phonemes (max {self.max_characters}); split it")
+        return [self.BOS] + ids + [self.EOS]
+
+
+TEXT_FRONTENDS = {"characters": CharTokenizer, "phonemes": PhonemeTokenizer}
+
+
+def tokenizer_for(frontend: str) -> CharTokenizer:
+    """The tokenizer of a model's `text_frontend` ("characters" or "phonemes"); for phonemes it loads espeak-ng
+    now, so that a missing install fails here (PhonemizerUnavailable, with how to install it), not mid-way."""
+    if frontend not in TEXT_FRONTENDS:
+        raise ValueError(f"unknown text_frontend {frontend!r}; choose one of {', '.join(TEXT_FRONTENDS)}")
+    tokenizer = TEXT_FRONTENDS[frontend]()
+    if isinstance(tokenizer, PhonemeTokenizer):
+        from .phonemes import phonemizer
+
+        phonemizer(tokenizer.voice)
+    return tokenizer
+
+
+__all__ = ["MAX_CHARACTERS_PER_SECOND", "normalize_text", "number_to_words", "year_to_words", "ordinal_to_words", "CharTokenizer",
+           "PhonemeTokenizer", "PHONEME_ALPHABET", "TEXT_FRONTENDS", "tokenizer_for", "TextError"]

@@ -26,7 +26,7 @@ from training.task import Models, StepOutput, Task, register_task
 from .alignment import text_gain, word_order_gain
 from .configuration_tts import CATTTSConfig
 from .modeling_tts import CATTTSModel
-from .text import CharTokenizer, TextError
+from .text import CharTokenizer, TextError, tokenizer_for
 
 log = logging.getLogger("tts.training")
 
@@ -62,7 +62,7 @@ def same_codec_weights(ids_of: dict[str, str]) -> str:
 
 
 class CodesTextDataset(Dataset):
-    """(character ids, codes [K, F]) pairs from codes manifests; only lines with a usable transcript."""
+    """(text ids, codes [K, F]) pairs from codes manifests; only lines with a usable transcript."""
 
     def __init__(self, manifests: list[str | Path], num_quantizers: int, max_frames: int,
                  tokenizer: CharTokenizer | None = None) -> None:
@@ -188,7 +188,8 @@ class TTSTask(CodesTextBatches, Task):
         if unknown:
             raise ValueError(f"unknown tts task key(s): {', '.join(sorted(unknown))}")
         self.cfg = {**TASK_DEFAULTS, **self.task_config}
-        self.model_config = CATTTSConfig(**{"text_vocab_size": CharTokenizer().vocab_size, **self.cfg["model"]})
+        self.tokenizer = tokenizer_for(self.cfg["model"].get("text_frontend", "characters"))
+        self.model_config = CATTTSConfig(**{"text_vocab_size": self.tokenizer.vocab_size, **self.cfg["model"]})
 
     def build_models(self):
         model = CATTTSModel(self.model_config)
@@ -202,10 +203,10 @@ class TTSTask(CodesTextBatches, Task):
         if not self.cfg["train_manifests"]:
             raise ValueError("task.train_manifests is empty: cache codes first (catcodec tokenize MANIFEST)")
         k, cap = self.model_config.num_quantizers, self.cfg["max_frames"]
-        train = CodesTextDataset(self.cfg["train_manifests"], k, cap)
+        train = CodesTextDataset(self.cfg["train_manifests"], k, cap, self.tokenizer)
         paired = train.pair_same_speaker(self.cfg["pair_prob"], cap, self.config.seed) if self.cfg["pair_prob"] > 0 else 0
         log.info("tts data: %d items (%d left out, %d paired with a clip of the same speaker)", len(train), train.skipped, paired)
-        val = CodesTextDataset(self.cfg["val_manifests"], k, cap) if self.cfg["val_manifests"] else None
+        val = CodesTextDataset(self.cfg["val_manifests"], k, cap, self.tokenizer) if self.cfg["val_manifests"] else None
         record_codec_weights(self.model_config, train, val)
         return train, val
 
@@ -224,7 +225,7 @@ class TTSTask(CodesTextBatches, Task):
         device = next(model.parameters()).device
         k = model.config.num_quantizers
         total, per_level, penalty, gain, order_gain, n, n_gain = 0.0, torch.zeros(k), 0.0, 0.0, 0.0, 0, 0
-        space = CharTokenizer().id_of(" ")
+        space = self.tokenizer.id_of(" ")
         for batch in batches:
             batch = {key: v.to(device) for key, v in batch.items()}
             levels = torch.full((batch["text_ids"].shape[0],), k, device=device)

@@ -1,0 +1,90 @@
+"""English text to IPA phonemes through the espeak-ng library (ctypes; no Python package needed).
+
+The command line `espeak-ng --ipa` drops punctuation and breaks lines at clauses, so the library's
+`espeak_TextToPhonemes` is called clause by clause and the clause's punctuation is put back after it: the
+TTS model hears where a comma or a question mark is. Optional: only models trained with
+`text_frontend: phonemes` need it, and they say so clearly when espeak-ng is not installed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import re
+import threading
+from functools import lru_cache
+
+PUNCTUATION = ",.?!;:"
+_CLAUSES = re.compile(rf"[^{PUNCTUATION}]+|[{PUNCTUATION}]+")
+_LANGUAGE_SWITCH = re.compile(r"\([a-z-]+\)")  # espeak marks foreign words "(fr)...(en)"; the letters stay
+_AUDIO_OUTPUT_SYNCHRONOUS = 0x02
+_CHARS_UTF8 = 1
+_PHONEMES_IPA = 0x02
+INSTALL_HINT = "install espeak-ng (Debian / Ubuntu: apt install espeak-ng; macOS: brew install espeak-ng)"
+
+
+class PhonemizerUnavailable(RuntimeError):
+    """libespeak-ng could not be loaded or set to the requested voice."""
+
+
+class EspeakPhonemizer:
+    """One espeak-ng library handle set to one voice; calls are serialised (the library keeps global state)."""
+
+    def __init__(self, voice: str = "en-us") -> None:
+        name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+        try:
+            self._lib = ctypes.cdll.LoadLibrary(name)
+        except OSError as e:
+            raise PhonemizerUnavailable(f"this model reads phonemes and needs the espeak-ng library: {INSTALL_HINT} ({e})") from e
+        self._lib.espeak_Initialize.restype = ctypes.c_int
+        self._lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        self._lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        self._lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        if self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0) <= 0:
+            raise PhonemizerUnavailable(f"espeak-ng did not start (is its data installed?): {INSTALL_HINT}")
+        if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise PhonemizerUnavailable(f"espeak-ng has no voice {voice!r}")
+        self.voice = voice
+        self._lock = threading.Lock()
+
+    def _clause(self, text: str) -> str:
+        """IPA of punctuation-free text, words separated by single spaces."""
+        pointer = ctypes.c_char_p(text.encode("utf-8"))
+        parts = []
+        with self._lock:
+            while pointer.value:  # the library moves the pointer on, to NULL after the last clause
+                out = self._lib.espeak_TextToPhonemes(ctypes.byref(pointer), _CHARS_UTF8, _PHONEMES_IPA)
+                if out:
+                    parts.append(out.decode("utf-8"))
+        ipa = _LANGUAGE_SWITCH.sub("", " ".join(parts))
+        return " ".join(ipa.split())
+
+    def __call__(self, text: str) -> str:
+        """IPA of normalised text with its punctuation kept: 'hello, world.' -> 'həlˈoʊ, wˈɜːld.'"""
+        out = ""
+        for piece in _CLAUSES.findall(text):
+            if piece[0] in PUNCTUATION:
+                out = out.rstrip() + piece + " "
+            elif any(c.isalpha() for c in piece):
+                out += self._clause(piece) + " "
+        return out.strip()
+
+
+@lru_cache(maxsize=4)
+def phonemizer(voice: str = "en-us") -> EspeakPhonemizer:
+    """The process's phonemizer for `voice` (loading the library once)."""
+    return EspeakPhonemizer(voice)
+
+
+def espeak_available() -> bool:
+    """Whether the espeak-ng library loads here (for tests and optional features)."""
+    try:
+        phonemizer()
+    except PhonemizerUnavailable:
+        return False
+    return True
+
+
+__all__ = ["EspeakPhonemizer", "PhonemizerUnavailable", "phonemizer", "espeak_available", "PUNCTUATION", "INSTALL_HINT"]
