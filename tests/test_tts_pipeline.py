@@ -150,3 +150,37 @@ def test_a_prompt_transcript_sets_the_speaking_rate(folders, monkeypatch):
     assert 3.0 / fps < 8 / frames < MAX_CHARACTERS_PER_SECOND / fps and seen[0] == pytest.approx(8 / frames)
     assert seen[1] is None  # the model's chars_per_frame
     assert seen[2] == pytest.approx(3.0 / fps) and seen[3] == pytest.approx(MAX_CHARACTERS_PER_SECOND / fps)
+
+
+def test_bundled_weights_read_the_words_and_stop_by_themselves():
+    """The shipped CAT-TTS loads with the shipped codec (same codes) and has learnt to read: on the bundled clip
+    (a held-out speaker) its first codebook costs less given the transcript than given the same words in reverse
+    order (same characters, same length: a model that only paces itself to the text's length gains nothing).
+    Then, prompted with that clip, it says a short sentence and ends it itself. A guard against a broken export."""
+    from catcodec.audio import load_audio
+    from catcodec.cli import EXAMPLE_AUDIO
+    from tts.alignment import word_order_gain
+    from tts.pipeline import DEFAULT_MODEL, PRETRAINED
+
+    if not (PRETRAINED / DEFAULT_MODEL / "config.json").is_file():
+        pytest.skip("no TTS weights bundled")
+    torch.set_num_threads(2)
+    tts = TTSPipeline.from_pretrained()  # refuses a codec whose codes differ from the ones it was trained on
+    model, k = tts.model.eval(), tts.model.config.num_quantizers
+    wav = load_audio(EXAMPLE_AUDIO, tts.sampling_rate)
+    text = "Six spoons of fresh snow peas, five thick slabs of blue cheese, and maybe a snack for her brother Bob."
+    ids = torch.tensor([tts.tokenizer.encode(text)])
+    with torch.no_grad():
+        codes = tts.codec.encode(torch.from_numpy(wav)[None, None], num_quantizers=k).audio_codes
+        batch = {"text_ids": ids, "text_lengths": torch.tensor([ids.shape[1]]), "codes": codes,
+                 "frame_lengths": torch.tensor([codes.shape[-1]])}
+        levels = torch.tensor([k])
+        own = float(model(**batch, levels=levels).loss_per_level[0])
+        gain = word_order_gain(model, batch, own, levels, tts.tokenizer.id_of(" "))
+    # shipped: +0.09 nats; run 3, which paced itself to the text without reading it: +0.004
+    assert gain > 0.03, f"word-order gain {gain:+.3f} nats: the bundled model does not read its text"
+
+    audio = tts("Thank you.", prompt=wav, prompt_text=text, seed=0, max_seconds=6.0)
+    seconds = audio.size / tts.sampling_rate
+    assert 0.3 < seconds < 4.0, f"{seconds:.2f} s for two words: end of speech not predicted"
+    assert np.isfinite(audio).all() and float(np.sqrt(np.mean(audio**2))) > 1e-3
