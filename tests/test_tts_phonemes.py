@@ -54,6 +54,16 @@ def test_phoneme_tokenizer_round_trip_and_limits():
 
 
 @needs_espeak
+def test_two_voices_do_not_mix():
+    """The library has one global voice: each phonemizer sets its own before it speaks."""
+    us, scottish = phonemes.EspeakPhonemizer("en-us"), phonemes.EspeakPhonemizer("en-gb-scotland")
+    assert us("water") != scottish("water")
+    assert us("water") == phonemes.EspeakPhonemizer("en-us")("water")
+    with pytest.raises(phonemes.PhonemizerUnavailable, match="no voice 'xx-nowhere'"):
+        phonemes.EspeakPhonemizer("xx-nowhere")
+
+
+@needs_espeak
 def test_every_training_symbol_is_in_the_alphabet():
     text = "the quick brown fox jumps over the lazy dog; button, little, hour: loch bach zurich jalapeno!"
     ipa = phonemes.phonemizer()(text)
@@ -72,7 +82,7 @@ def test_tokenizer_for_names_the_front_ends():
 def test_missing_espeak_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: "libno-such-espeak.so.9")
     with pytest.raises(phonemes.PhonemizerUnavailable, match="apt install espeak-ng"):
-        phonemes.EspeakPhonemizer()
+        phonemes.load_library()
 
 
 @needs_espeak

@@ -27,33 +27,55 @@ class PhonemizerUnavailable(RuntimeError):
     """libespeak-ng could not be loaded or set to the requested voice."""
 
 
+# The library keeps one global state (its voice, its text position), so every call goes through one lock and
+# sets the voice it needs when another instance left a different one.
+_LOCK = threading.Lock()
+_LIBRARY: list[ctypes.CDLL] = []  # the loaded, initialised library (once per process)
+_VOICE_SET: list[str] = [""]
+
+
+def load_library() -> ctypes.CDLL:
+    """Load and initialise libespeak-ng; PhonemizerUnavailable (with how to install it) when it cannot."""
+    name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
+    try:
+        lib = ctypes.cdll.LoadLibrary(name)
+    except OSError as e:
+        raise PhonemizerUnavailable(f"this model reads phonemes and needs the espeak-ng library: {INSTALL_HINT} ({e})") from e
+    lib.espeak_Initialize.restype = ctypes.c_int
+    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.espeak_SetVoiceByName.restype = ctypes.c_int
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+    lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+    if lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0) <= 0:
+        raise PhonemizerUnavailable(f"espeak-ng did not start (is its data installed?): {INSTALL_HINT}")
+    return lib
+
+
 class EspeakPhonemizer:
-    """One espeak-ng library handle set to one voice; calls are serialised (the library keeps global state)."""
+    """espeak-ng's IPA for one voice (default en-us, the voice `tts.text.PHONEME_ALPHABET` was measured on)."""
 
     def __init__(self, voice: str = "en-us") -> None:
-        name = ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1"
-        try:
-            self._lib = ctypes.cdll.LoadLibrary(name)
-        except OSError as e:
-            raise PhonemizerUnavailable(f"this model reads phonemes and needs the espeak-ng library: {INSTALL_HINT} ({e})") from e
-        self._lib.espeak_Initialize.restype = ctypes.c_int
-        self._lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        self._lib.espeak_SetVoiceByName.restype = ctypes.c_int
-        self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        self._lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
-        self._lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
-        if self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0) <= 0:
-            raise PhonemizerUnavailable(f"espeak-ng did not start (is its data installed?): {INSTALL_HINT}")
-        if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise PhonemizerUnavailable(f"espeak-ng has no voice {voice!r}")
         self.voice = voice
-        self._lock = threading.Lock()
+        with _LOCK:
+            if not _LIBRARY:
+                _LIBRARY.append(load_library())
+            self._lib = _LIBRARY[0]
+            self._set_voice()
+
+    def _set_voice(self) -> None:
+        """Make this instance's voice the library's (call with the lock held)."""
+        if _VOICE_SET[0] != self.voice:
+            if self._lib.espeak_SetVoiceByName(self.voice.encode()) != 0:
+                raise PhonemizerUnavailable(f"espeak-ng has no voice {self.voice!r}")
+            _VOICE_SET[0] = self.voice
 
     def _clause(self, text: str) -> str:
         """IPA of punctuation-free text, words separated by single spaces."""
         pointer = ctypes.c_char_p(text.encode("utf-8"))
         parts = []
-        with self._lock:
+        with _LOCK:
+            self._set_voice()
             while pointer.value:  # the library moves the pointer on, to NULL after the last clause
                 out = self._lib.espeak_TextToPhonemes(ctypes.byref(pointer), _CHARS_UTF8, _PHONEMES_IPA)
                 if out:
@@ -87,4 +109,4 @@ def espeak_available() -> bool:
     return True
 
 
-__all__ = ["EspeakPhonemizer", "PhonemizerUnavailable", "phonemizer", "espeak_available", "PUNCTUATION", "INSTALL_HINT"]
+__all__ = ["EspeakPhonemizer", "PhonemizerUnavailable", "load_library", "phonemizer", "espeak_available", "PUNCTUATION", "INSTALL_HINT"]
