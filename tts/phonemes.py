@@ -40,7 +40,8 @@ def load_library() -> ctypes.CDLL:
     try:
         lib = ctypes.cdll.LoadLibrary(name)
     except OSError as e:
-        raise PhonemizerUnavailable(f"this model reads phonemes and needs the espeak-ng library: {INSTALL_HINT} ({e})") from e
+        raise PhonemizerUnavailable(f"this model reads phonemes and needs the espeak-ng library: {INSTALL_HINT} "
+                                    f"({e})") from e
     lib.espeak_Initialize.restype = ctypes.c_int
     lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
     lib.espeak_SetVoiceByName.restype = ctypes.c_int
@@ -109,4 +110,5 @@ def espeak_available() -> bool:
     return True
 
 
-__all__ = ["EspeakPhonemizer", "PhonemizerUnavailable", "load_library", "phonemizer", "espeak_available", "PUNCTUATION", "INSTALL_HINT"]
+__all__ = ["EspeakPhonemizer", "PhonemizerUnavailable", "load_library", "phonemizer", "espeak_available", "PUNCTUATION",
+           "INSTALL_HINT"]

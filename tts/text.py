@@ -191,7 +191,8 @@ class PhonemeTokenizer(CharTokenizer):
         return CharTokenizer.alphabet
 
     def encode(self, text: str, normalize: bool = True) -> list[int]:
-        """Text -> [BOS, phonemes..., EOS]; TextError as `CharTokenizer.encode`, PhonemizerUnavailable without espeak-ng."""
+        """Text -> [BOS, phonemes..., EOS]; TextError as `CharTokenizer.encode`; PhonemizerUnavailable without
+        espeak-ng."""
         from .phonemes import phonemizer
 
         ipa = phonemizer(self.voice)(self.clean(text, normalize))
