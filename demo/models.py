@@ -13,8 +13,10 @@ from typing import Any
 
 from catcodec import CATModel
 from catcodec.messages import quote, reason
+from tts.phonemes import PhonemizerUnavailable
 from tts.pipeline import DEFAULT_MODEL as TTS_DEFAULT_MODEL
 from tts.pipeline import PRETRAINED as TTS_PRETRAINED
+from tts.pipeline import TTSPipeline
 
 from .errors import DemoError
 
@@ -48,10 +50,12 @@ def load_tts(path: str | None, codec: CATModel, codec_name: str) -> tuple[Any | 
         return None, ("No TTS weights are bundled yet. Train a model (`python -m training tts --config ...`) and "
                       "start the demo with `catcodec demo --tts-model FOLDER`.")
     try:
-        from tts.pipeline import TTSPipeline
-
         return TTSPipeline.from_pretrained(folder, codec=_codec_for(folder, codec, codec_name)), ""
-    except (ImportError, OSError, ValueError, KeyError, TypeError) as exc:
+    except PhonemizerUnavailable as exc:  # a phoneme model without espeak-ng: the rest of the demo still works
+        if path:
+            raise DemoError(f"cannot load the TTS model {quote(folder)}: {reason(exc)}") from None
+        return None, f"The bundled TTS model reads phonemes: {reason(exc)}"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DemoError(f"cannot load the TTS model {quote(folder)}: {reason(exc)}") from None
 
 

@@ -104,3 +104,29 @@ def test_tts_task_reads_phonemes_when_the_recipe_says_so():
     task = get_task("tts")(config)
     assert isinstance(task.tokenizer, PhonemeTokenizer)
     assert task.model_config.text_vocab_size == PhonemeTokenizer().vocab_size == len(PHONEME_ALPHABET) + 3
+
+
+def test_a_phoneme_model_without_espeak_fails_cleanly(tmp_path, monkeypatch, capsys):
+    """Where espeak-ng is missing, a phoneme model stops `catcodec-tts` with how to install it, and the demo opens
+    without its TTS tab when the bundled model is the one that cannot load (a given --tts-model is an error)."""
+    from demo import models as demo_models
+    from demo.errors import DemoError
+    from tts.cli import main as tts_main
+
+    codec = CATModel(CATConfig(**TINY))
+    codec.save_pretrained(tmp_path / "codec")
+    CATTTSModel(tiny_config(codebook_size=TINY["codebook_size"], text_frontend="phonemes", codec_name=str(tmp_path / "codec"),
+                            text_vocab_size=len(PHONEME_ALPHABET) + 3)).save_pretrained(tmp_path / "tts")
+
+    def missing(voice: str = "en-us"):
+        raise phonemes.PhonemizerUnavailable(f"this model reads phonemes and needs the espeak-ng library: {phonemes.INSTALL_HINT}")
+
+    monkeypatch.setattr(phonemes, "phonemizer", missing)
+    assert tts_main(["Hello.", "-o", str(tmp_path / "o.wav"), "--model", str(tmp_path / "tts")]) == 2
+    assert "catcodec-tts: error: this model reads phonemes" in capsys.readouterr().err
+    assert not (tmp_path / "o.wav").exists()
+    with pytest.raises(DemoError, match="apt install espeak-ng"):
+        demo_models.load_tts(str(tmp_path / "tts"), codec, str(tmp_path / "codec"))
+    monkeypatch.setattr(demo_models, "TTS_BUNDLED", tmp_path / "tts")
+    pipeline, note = demo_models.load_tts(None, codec, str(tmp_path / "codec"))
+    assert pipeline is None and note.startswith("The bundled TTS model reads phonemes") and "apt install espeak-ng" in note

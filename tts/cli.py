@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    from .phonemes import PhonemizerUnavailable
     from .pipeline import TTSPipeline
 
     try:
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: error: the model produced no audio for this text", file=sys.stderr)
             return EXIT_ERROR
         save_audio(args.output, audio, tts.sampling_rate)
-    except (ValueError, AudioError, FileNotFoundError, OSError) as exc:
+    except (ValueError, AudioError, FileNotFoundError, OSError, PhonemizerUnavailable) as exc:
         print(f"{PROG}: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_ERROR
     seconds = audio.size / tts.sampling_rate
