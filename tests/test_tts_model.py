@@ -155,6 +155,8 @@ def test_aligned_positions_space_the_text_at_the_speaking_rate():
     model = CATTTSModel(tiny_config(aligned_positions=True, chars_per_frame=2.0, rate_jitter=0.2))
     assert model.temporal_positions(5, 2).tolist() == [0, 0.5, 1.0, 1.5, 2.0, 0, 1, 2]  # default rate 2 characters a frame
     assert model.temporal_positions(3, 1, chars_per_frame=0.5).tolist() == [0, 2, 4, 0, 1]
+    # a 4-frame voice prompt without its transcript: the text starts where the new frames do (after frame 4)
+    assert model.temporal_positions(3, 5, text_offset=4.0).tolist() == [4, 4.5, 5, 0, 1, 2, 3, 4, 5]
     lengths, frames = torch.tensor([12, 6]), torch.tensor([5, 8])
     model.eval()
     assert model.item_rates(lengths, frames).tolist() == [2.0, 0.5]  # characters without BOS / EOS per frame

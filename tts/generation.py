@@ -25,12 +25,14 @@ def iter_frames(
     max_frames: int = 500,
     min_frames: int = 1,
     chars_per_frame: float | None = None,
+    prompt_text_included: bool = True,
 ) -> Iterator[torch.Tensor]:
     """Yield frames [num_quantizers] of codes until the model predicts the end of speech (or max_frames).
 
     `prompt_codes` [K', P] (K' >= num_quantizers) are frames of a voice prompt that the new frames continue;
     put the prompt's transcript in front of the text for best results. `chars_per_frame` is the speaking rate
-    for a model with `aligned_positions` (the prompt's own, when it has a transcript; default: the config's)."""
+    for a model with `aligned_positions` (the prompt's own, when it has a transcript; default: the config's);
+    `prompt_text_included=False` says `text_ids` hold no prompt transcript (the text then starts after the prompt)."""
     config = model.config
     k = config.num_quantizers if num_quantizers is None else num_quantizers
     if not 1 <= k <= config.num_quantizers:
@@ -48,7 +50,10 @@ def iter_frames(
             raise ValueError(f"prompt_codes must be [>= {k} codebooks, frames], got {tuple(prompt_codes.shape)}")
         pieces.append(model.frame_embedding(prompt_codes[None, :k].to(device), k))
     inputs = torch.cat(pieces, dim=1)
-    positions = model.temporal_positions(len(text_ids), inputs.shape[1] - len(text_ids) - 1, chars_per_frame, device)
+    # a prompt without its transcript in front of the text: the text starts where the new frames do
+    offset = float(prompt_codes.shape[1]) if prompt_codes is not None and not prompt_text_included else 0.0
+    positions = model.temporal_positions(len(text_ids), inputs.shape[1] - len(text_ids) - 1, chars_per_frame, device,
+                                         text_offset=offset)
     # an explicit no-padding mask: given neither a mask nor a cache, transformers reads positions that restart
     # (aligned_positions) as packed sequences; the cache made here already prevents that, the mask keeps it so
     out = model.temporal(inputs_embeds=inputs, attention_mask=torch.ones(inputs.shape[:2], dtype=torch.long, device=device),

@@ -117,15 +117,16 @@ class CATTTSModel(CATTTSPreTrainedModel):
         return out
 
     def temporal_positions(self, text_length: int, num_frames: int, chars_per_frame: float | None = None,
-                           device: torch.device | None = None) -> torch.Tensor:
+                           device: torch.device | None = None, text_offset: float = 0.0) -> torch.Tensor:
         """Rotary positions [text_length + 1 + num_frames] of one [text ; start of audio ; frames] sequence: one
         after another, or with `aligned_positions` the text spaced at `chars_per_frame` (default: the config's)
-        so that frame t sits at the position of the characters it speaks."""
+        so that frame t sits at the position of the characters it speaks. `text_offset` (frames) moves the text
+        later: a voice prompt without its transcript comes first, so the text starts where the new frames do."""
         total = text_length + 1 + num_frames
         if not self.config.aligned_positions:
             return torch.arange(total, dtype=torch.float32, device=device)
         rate = chars_per_frame or self.config.chars_per_frame
-        text = torch.arange(text_length, dtype=torch.float32, device=device) / rate
+        text = text_offset + torch.arange(text_length, dtype=torch.float32, device=device) / rate
         return torch.cat([text, torch.arange(num_frames + 1, dtype=torch.float32, device=device)])
 
     def item_rates(self, text_lengths: torch.Tensor, frame_lengths: torch.Tensor) -> torch.Tensor:

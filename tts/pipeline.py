@@ -92,7 +92,8 @@ class TTSPipeline:
         characters = len(text_ids) - 2  # without BOS / EOS
         min_frames = min(max_frames, math.ceil(characters * self.codec.config.frame_rate / MAX_CHARACTERS_PER_SECOND))
         return iter_frames(self.model, ids, k, sampling, prompt_codes, max_frames=max_frames,
-                           min_frames=max(1, min_frames), chars_per_frame=rate)
+                           min_frames=max(1, min_frames), chars_per_frame=rate,
+                           prompt_text_included=bool(with_prompt_text))
 
     # ---- outputs ----
     def stream(self, text: str, prompt=None, prompt_text: str | None = None, num_quantizers: int | None = None,
