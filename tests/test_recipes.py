@@ -9,8 +9,8 @@ import pytest
 
 from catcodec.presets import PRESETS, preset_config
 from training.config import load_config
-from tts.phonemes import espeak_available
 from training.task import get_task
+from tts.phonemes import espeak_available
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
+from .text import TEXT_FRONTENDS
+
 
 @strict
 class CATTTSConfig(PreTrainedConfig):
@@ -74,8 +76,9 @@ class CATTTSConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
-        if self.text_frontend not in ("characters", "phonemes"):
-            raise ValueError(f"CATTTSConfig.text_frontend must be 'characters' or 'phonemes', got {self.text_frontend!r}")
+        if self.text_frontend not in TEXT_FRONTENDS:
+            raise ValueError(f"CATTTSConfig.text_frontend must be one of {', '.join(map(repr, TEXT_FRONTENDS))}, "
+                             f"got {self.text_frontend!r}")
         if self.num_quantizers < 1:
             raise ValueError(f"CATTTSConfig.num_quantizers must be >= 1, got {self.num_quantizers}")
         if not 0.0 <= self.progressive_dropout <= 1.0:

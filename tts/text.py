@@ -1,10 +1,11 @@
 """The TTS text front-end: normalisation of English text, then characters (or phonemes) as tokens.
 
-Why characters by default (not espeak-ng phonemes or a trained BPE): they need nothing installed at synthesis
-time (a phonemizer makes every user install a system package), they are deterministic and reversible, and the
-model learns spelling-to-sound from the transcribed speech it trains on. A model may instead read espeak-ng's
-IPA phonemes (`text_frontend: phonemes`, `PhonemeTokenizer`): English spelling is irregular, and a small model
-on a few hours of speech has little to learn it from. Normalisation spells out what characters cannot say:
+Characters (`CharTokenizer`, the config's default) need nothing installed at synthesis time and are
+deterministic and reversible, but the model has to learn spelling-to-sound itself. espeak-ng's IPA phonemes
+(`text_frontend: phonemes`, `PhonemeTokenizer`) make every user install espeak-ng, and pay for it: English
+spelling is irregular, and with phonemes the same small recipe learnt to read its words about four times as
+fast (tts/README.md, Run 5), so the recipe and the shipped model read phonemes. A trained BPE would hide the
+letters' sounds even further. Normalisation spells out what characters cannot say:
 numbers, ordinals, currency, percentages, common abbreviations.
 """
 

@@ -188,7 +188,7 @@ class TTSTask(CodesTextBatches, Task):
         if unknown:
             raise ValueError(f"unknown tts task key(s): {', '.join(sorted(unknown))}")
         self.cfg = {**TASK_DEFAULTS, **self.task_config}
-        self.tokenizer = tokenizer_for(self.cfg["model"].get("text_frontend", "characters"))
+        self.tokenizer = tokenizer_for(self.cfg["model"].get("text_frontend", CATTTSConfig.text_frontend))
         self.model_config = CATTTSConfig(**{"text_vocab_size": self.tokenizer.vocab_size, **self.cfg["model"]})
 
     def build_models(self):
