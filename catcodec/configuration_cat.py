@@ -67,6 +67,9 @@ class CATConfig(PreTrainedConfig):
             this fraction of a fair share (1 / codebook_size) is re-seeded from the batch; 0 disables.
         codebook_usage_decay: decay per training step of that moving average.
         commitment_loss_weight / codebook_loss_weight: weights of the VQ losses in `forward`'s `loss`.
+        unit_codes: each quantizer layer outputs its code's unit vector (the bundled weights up to v3) rather than
+            the code's entry (DAC's, the default): with unit vectors the layers cannot take the residual's length
+            away, so they do not refine a residual (`catcodec.modules.quantizer`).
         initializer_range: std of the truncated-normal init of Linear weights.
         output_head: how the decoder's last stage becomes a waveform: "patch" (the reference: a Linear to
             patch_size samples per token) or "istft" (log-magnitudes and phases of an STFT with a hop of
@@ -110,6 +113,7 @@ class CATConfig(PreTrainedConfig):
     codebook_usage_decay: float = 0.98
     commitment_loss_weight: float = 0.25
     codebook_loss_weight: float = 1.0
+    unit_codes: bool = False
     initializer_range: float = 0.02
     output_head: str = "patch"
     istft_n_fft: int | None = None

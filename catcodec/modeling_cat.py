@@ -125,6 +125,7 @@ class CATModel(CATPreTrainedModel):
             dropout=config.quantizer_dropout,
             dead_code_threshold=config.dead_code_threshold,
             usage_decay=config.codebook_usage_decay,
+            unit_codes=config.unit_codes,
         )
         self.decoder = CATDecoder(config)
         self.weights_source = "random initialisation (untrained)"

@@ -25,7 +25,7 @@ from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTea
 from training.task import Models, StepOutput, Task, register_task
 from training.warm_start import copy_matching_tensors
 
-from .audio import save_audio
+from .audio import load_audio, save_audio
 from .discriminators import CodecDiscriminator
 from .losses import (
     CodecLossWeights,
@@ -135,6 +135,27 @@ def freeze_encoder(model: CATModel) -> None:
         layer.dead_code_threshold = 0.0
 
 
+CALIBRATION_AUDIO = Path(__file__).parent / "assets" / "vctk_p225_003.flac"
+
+
+def release_saved_unit_codes(model: CATModel) -> list[float]:
+    """Warm-starting a DAC-style quantizer (`unit_codes: false`) from weights trained with unit codes: the copied
+    layers are rescaled (`ResidualVectorQuantizer.release_unit_codes`) at the latent lengths of the bundled
+    example recording, so the new run starts from the saved model's exact outputs."""
+    model.config.unit_codes = True  # the copied tensors are still unit-code weights
+    for layer in model.quantizer.layers:
+        layer.unit_codes = True
+    wav = load_audio(CALIBRATION_AUDIO, model.config.sampling_rate)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        q, _ = model.quantize(torch.from_numpy(wav)[None, None])
+    model.train(was_training)
+    scales = model.quantizer.release_unit_codes(q.latents)
+    model.config.unit_codes = False
+    return scales
+
+
 HEAD_PROJECTION = "decoder.stages.0.output_proj.weight"
 INPUT_PROJECTION = "encoder.stages.0.input_proj.weight"
 
@@ -163,6 +184,9 @@ def warm_start(model: CATModel, folder: str) -> list[str]:
         source[INPUT_PROJECTION] = merged
         grown.append(INPUT_PROJECTION)
     left = copy_matching_tensors(model, source, origin=folder)  # the grown tensors now match too
+    if saved.config.unit_codes and not model.config.unit_codes:
+        scales = release_saved_unit_codes(model)
+        print(f"init_from {folder}: unit codes released (entry lengths {min(scales):.2f}..{max(scales):.2f}; same outputs)")
     fresh = sorted(set(left) | set(grown))
     print(
         f"init_from {folder}: {len(target) - len(left)} of {len(target)} tensors copied ({len(grown)} grown, new rows fresh); "

@@ -210,6 +210,26 @@ def test_warm_start_copies_matching_tensors_and_keeps_a_new_head_fresh(tmp_path,
     assert torch.equal(fresh.decoder.stages[0].output_proj.weight, head_before)
 
 
+def test_warm_start_releases_unit_codes_with_the_same_codes_and_outputs(tmp_path, make_model, capsys):
+    """A DAC-style model (unit_codes false) warm-started from unit-code weights encodes and decodes as they did."""
+    from catcodec.training_task import warm_start
+
+    trained = make_model(seed=1, unit_codes=True)
+    trained.save_pretrained(tmp_path / "trained")
+    fresh = make_model(seed=2)
+    assert not fresh.config.unit_codes
+    warm_start(fresh, str(tmp_path / "trained"))
+    assert "unit codes released" in capsys.readouterr().out
+    assert not fresh.config.unit_codes and not any(layer.unit_codes for layer in fresh.quantizer.layers)
+    probe = torch.sin(torch.arange(6400) / 7.0)[None, None] * 0.3 + 0.05 * torch.randn(1, 1, 6400, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want, got = trained.encode(probe).audio_codes, fresh.encode(probe).audio_codes
+        assert torch.equal(got, want)
+        torch.testing.assert_close(fresh.decode(got).audio_values, trained.decode(want).audio_values, atol=1e-4, rtol=1e-3)
+    lengths = fresh.quantizer.layers[0].codebook.weight.norm(dim=-1)
+    assert torch.allclose(lengths, lengths[0].expand_as(lengths)) and float(lengths[0]) != pytest.approx(1.0)
+
+
 def test_freeze_encoder_keeps_the_codes_and_trains_the_decoder(tmp_path, corpus):
     recipe = tiny_recipe(tmp_path, corpus, max_steps=3)
     with pytest.raises(ValueError, match="semantic.enabled=false"):

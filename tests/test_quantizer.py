@@ -14,9 +14,10 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 K, SIZE = 8, 64
 
 
-def _rvq(dropout: float = 0.0, seed: int = 0) -> ResidualVectorQuantizer:
+def _rvq(dropout: float = 0.0, seed: int = 0, unit_codes: bool = False) -> ResidualVectorQuantizer:
     torch.manual_seed(seed)
-    return ResidualVectorQuantizer(input_dim=24, dim=32, num_quantizers=K, codebook_size=SIZE, codebook_dim=8, dropout=dropout)
+    return ResidualVectorQuantizer(input_dim=24, dim=32, num_quantizers=K, codebook_size=SIZE, codebook_dim=8, dropout=dropout,
+                                   unit_codes=unit_codes)
 
 
 def _x(b: int = 3, t: int = 20, seed: int = 1, dim: int = 24) -> torch.Tensor:
@@ -110,18 +111,20 @@ def test_straight_through_gradient_reaches_input():
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
-def test_straight_through_is_identity_around_argmax():
+@pytest.mark.parametrize("unit_codes", [False, True])
+def test_straight_through_is_identity_around_argmax(unit_codes):
     """The gradient of one layer's output w.r.t. its input is that of the un-quantized path
-    out_proj(normalize(in_proj(r)))."""
+    out_proj(in_proj(r)) (with unit codes out_proj(normalize(in_proj(r))))."""
     torch.manual_seed(0)
-    layer = FactorizedVectorQuantizer(dim=16, codebook_size=SIZE, codebook_dim=8)
+    layer = FactorizedVectorQuantizer(dim=16, codebook_size=SIZE, codebook_dim=8, unit_codes=unit_codes)
     r = torch.randn(2, 7, 16, requires_grad=True)
     w = torch.randn(2, 7, 16)
     out, codes, commit, cb = layer(r)
     (out * w).sum().backward()
     g_st = r.grad.clone()
     r.grad = None
-    (layer.out_proj(F.normalize(layer.in_proj(r), dim=-1)) * w).sum().backward()
+    z = layer.in_proj(r)
+    (layer.out_proj(F.normalize(z, dim=-1) if unit_codes else z) * w).sum().backward()
     torch.testing.assert_close(g_st, r.grad)
     # forward value is the quantized one
     torch.testing.assert_close(out, layer.decode(codes), atol=1e-6, rtol=1e-5)
@@ -143,7 +146,7 @@ def test_codebook_and_commitment_losses_route_gradients():
 
 
 def test_vq_losses_positive_finite_and_zero_on_codebook():
-    q = _rvq().train()
+    q = _rvq(unit_codes=True).train()
     out = q(_x())
     for loss in (out.commitment_loss.detach(), out.codebook_loss.detach()):
         assert loss.dim() == 0 and torch.isfinite(loss) and float(loss) > 0
@@ -151,18 +154,23 @@ def test_vq_losses_positive_finite_and_zero_on_codebook():
         assert float(loss) <= 4.0
     torch.testing.assert_close(out.commitment_loss, out.codebook_loss)
 
-    # an input that lies exactly on a codebook direction costs nothing
-    torch.manual_seed(0)
-    q1 = ResidualVectorQuantizer(input_dim=8, dim=8, num_quantizers=1, codebook_size=SIZE, codebook_dim=8)
-    with torch.no_grad():
-        for lin in (q1.input_proj, q1.layers[0].in_proj):
-            lin.weight.copy_(torch.eye(8))
-            if lin.bias is not None:
-                lin.bias.zero_()
-        x = 3.0 * q1.layers[0].codebook.weight[[5, 17, 42]][None]
-    out1 = q1(x)
-    assert torch.equal(out1.codes[0, 0], torch.tensor([5, 17, 42]))
-    assert out1.commitment_loss.item() < 1e-10 and out1.codebook_loss.item() < 1e-10
+    # an input that lies exactly on a codebook direction costs nothing with unit codes; with DAC's codes only an
+    # input equal to the entry does (its length counts), and that input is quantized with nothing left over
+    for unit_codes, scale, free in ((True, 3.0, True), (False, 3.0, False), (False, 1.0, True)):
+        torch.manual_seed(0)
+        q1 = ResidualVectorQuantizer(input_dim=8, dim=8, num_quantizers=1, codebook_size=SIZE, codebook_dim=8,
+                                     unit_codes=unit_codes)
+        with torch.no_grad():
+            for lin in (q1.input_proj, q1.layers[0].in_proj, q1.layers[0].out_proj):
+                lin.weight.copy_(torch.eye(8))
+                if lin.bias is not None:
+                    lin.bias.zero_()
+            x = scale * q1.layers[0].codebook.weight[[5, 17, 42]][None]
+        out1 = q1(x)
+        assert torch.equal(out1.codes[0, 0], torch.tensor([5, 17, 42]))
+        assert (out1.commitment_loss.item() < 1e-10) == free and (out1.codebook_loss.item() < 1e-10) == free
+        if not unit_codes:
+            assert (out1.residual_loss.item() < 1e-10) == free
 
 
 def test_quantizer_dropout_train_vs_eval():
@@ -256,14 +264,14 @@ def test_usage_tracks_assignment_shares_and_is_off_in_eval():
     assert torch.allclose(layer.usage, 0.5 * start + 0.5 * share, atol=1e-6)
 
 
-def _residual_share_after_training(weight: float) -> float:
+def _residual_share_after_training(weight: float, unit_codes: bool = True) -> float:
     """A linear encoder whose latents are far larger than one layer's output (as in the v3 codec), the RVQ and a
     linear decoder trained to reconstruct their input, with the residual loss at `weight`; the held-out share."""
     torch.manual_seed(0)
     enc, dec = torch.nn.Linear(24, 24), torch.nn.Linear(24, 24)
     with torch.no_grad():
         enc.weight.mul_(8.0)
-    q = _rvq(dropout=0.5, seed=0)
+    q = _rvq(dropout=0.5, seed=0, unit_codes=unit_codes)
     opt = torch.optim.Adam([*enc.parameters(), *q.parameters(), *dec.parameters()], lr=1e-2)
     gen = torch.Generator().manual_seed(5)
     q.train()
@@ -288,7 +296,48 @@ def test_residual_loss_is_the_share_of_energy_left_and_makes_layers_quantize_a_r
     left = latents - sum(q.layers[i].decode(out.codes[:, i]) for i in range(K))
     expected = (left.pow(2).sum(-1).mean(-1) / latents.pow(2).sum(-1).mean(-1)).mean()
     torch.testing.assert_close(out.residual_loss, expected, atol=1e-5, rtol=1e-4)
-    # trained on reconstruction alone the layers need not add up to the latent (v3 leaves 93 % of it);
-    # with the residual loss they do (measured 0.967 vs 0.073)
+    # trained on reconstruction alone, unit-code layers need not add up to the latent (v3 leaves 93 % of it);
+    # with the residual loss they do (measured 0.967 vs 0.073). DAC's layers leave less without it, since their VQ
+    # losses pull each entry onto what is left of the latent, length included (measured 0.732), and with it as
+    # little (0.074).
     without, with_loss = _residual_share_after_training(0.0), _residual_share_after_training(1.0)
     assert without > 0.8 and with_loss < 0.3, (without, with_loss)
+    dac_without, dac_with = _residual_share_after_training(0.0, False), _residual_share_after_training(1.0, False)
+    assert dac_without < 0.8 and dac_with < 0.3, (dac_without, dac_with)
+
+
+@pytest.mark.parametrize("unit_codes", [False, True])
+def test_dead_codes_revive_at_the_batch_vectors_length(unit_codes):
+    """DAC's entries are revived at the batch vector itself (its length too); unit-code entries at its direction."""
+    torch.manual_seed(0)
+    layer = FactorizedVectorQuantizer(16, codebook_size=32, codebook_dim=4, dead_code_threshold=0.5, usage_decay=0.9,
+                                      unit_codes=unit_codes)
+    layer.train()
+    layer.usage.fill_(1.0 / 32)
+    layer.usage[:3] = 0.0
+    residual = 10.0 * torch.randn(1, 6, 16)
+    layer(residual)
+    lengths = layer.codebook.weight.detach()[:3].norm(dim=-1)
+    z = layer.in_proj(residual[0]).detach()
+    if unit_codes:
+        torch.testing.assert_close(lengths, torch.ones(3))
+    else:
+        assert all(float((z - code).norm(dim=-1).min()) < 0.05 * float(code.norm()) for code in layer.codebook.weight.detach()[:3])
+
+
+def test_release_unit_codes_keeps_codes_and_outputs_and_scales_entries_to_the_latent():
+    q = _rvq(unit_codes=True).eval()
+    x = 5.0 * _x(b=2, t=30)
+    with torch.no_grad():
+        codes = q.encode(x)
+        before = q.decode(codes)
+        latents = q.input_proj(x)
+        first_length = float(q.layers[0].in_proj(latents).norm(dim=-1).median())
+        scales = q.release_unit_codes(latents)
+        assert len(scales) == K and scales[0] == pytest.approx(first_length, rel=1e-5)
+        assert not any(layer.unit_codes for layer in q.layers)
+        torch.testing.assert_close(q.layers[0].codebook.weight.norm(dim=-1), torch.full((SIZE,), first_length))
+        assert torch.equal(q.encode(x), codes)
+        torch.testing.assert_close(q.decode(codes), before, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="do not all output unit codes"):
+        q.release_unit_codes(latents)

@@ -137,7 +137,7 @@ def test_streaming_helpers_with_arbitrary_chunks(model, signal, seed):
     codes, audio = torch.cat(codes, -1), torch.cat(audio, -1)
     assert torch.equal(codes, offline_codes)
     assert audio.shape == offline_audio.shape
-    assert (audio - offline_audio).abs().max() <= 1e-4
+    assert (audio - offline_audio).abs().max() <= 1e-4 * max(1.0, float(offline_audio.abs().max()))  # float32 sums
     assert not model.is_streaming
 
 
@@ -205,7 +205,8 @@ def test_memory_stays_flat_over_a_long_stream(model, signal):
         offline_codes = model.encode(x).audio_codes
         offline_audio = model.decode(offline_codes).audio_values
     assert torch.equal(torch.cat(codes, -1), offline_codes)
-    assert (torch.cat(audio, -1) - offline_audio).abs().max() <= 1e-4
+    error, scale = (torch.cat(audio, -1) - offline_audio).abs().max(), offline_audio.abs().max()
+    assert error <= 1e-4 * max(1.0, float(scale)), (float(error), float(scale))
 
 
 def test_leaving_the_context_clears_state(model, signal):

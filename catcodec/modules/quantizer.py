@@ -1,10 +1,15 @@
 """Factorized residual vector quantizer (after DAC's improved RVQ).
 
-Each layer projects the residual to a low dimension (8), L2-normalises it, picks the nearest
-L2-normalised codebook entry by cosine, and projects back. Codebooks are trained by gradient (no EMA):
-the codebook loss pulls entries to the encoder output, the commitment loss the other way, and a
-straight-through estimator passes gradients around the argmax. Quantizer dropout trains every prefix
-of layers, so any `num_quantizers` from 1 to the maximum decodes.
+Each layer projects the residual to a low dimension (8), picks the codebook entry nearest by cosine, and
+projects that entry back. As in DAC, the entry itself (its length too) is what the layer outputs and what the VQ
+losses compare with the projected residual, so a layer can take away as much of the residual as it holds and the
+next layer quantizes what is left. With `unit_codes` (the bundled weights v0-v3) a layer outputs its entry's unit
+vector instead and the losses compare directions only: the residual's length is lost and the layers end up
+quantizing the direction of nearly the same latent (the codec's model card measures it).
+
+Codebooks are trained by gradient (no EMA): the codebook loss pulls entries to the encoder output, the commitment
+loss the other way, and a straight-through estimator passes gradients around the argmax. Quantizer dropout trains
+every prefix of layers, so any `num_quantizers` from 1 to the maximum decodes.
 """
 
 from __future__ import annotations
@@ -40,9 +45,11 @@ class FactorizedVectorQuantizer(nn.Module):
         codebook_dim: int,
         dead_code_threshold: float = 0.0,
         usage_decay: float = 0.98,
+        unit_codes: bool = False,
     ) -> None:
         super().__init__()
         self.codebook_size = codebook_size
+        self.unit_codes = unit_codes
         self.dead_code_threshold = dead_code_threshold
         self.usage_decay = usage_decay
         # no biases: a bias lets the commitment loss win by pointing every input at one code (z_e ~ b / |b|)
@@ -55,6 +62,10 @@ class FactorizedVectorQuantizer(nn.Module):
     def normalized_codebook(self) -> torch.Tensor:
         return F.normalize(self.codebook.weight, dim=-1)
 
+    def output_codebook(self) -> torch.Tensor:
+        """The low-dimensional vector each code stands for: its entry, or with `unit_codes` its direction."""
+        return self.normalized_codebook() if self.unit_codes else self.codebook.weight
+
     def encode(self, residual: torch.Tensor) -> torch.Tensor:
         """[B, T, dim] -> codes [B, T]."""
         z = F.normalize(self.in_proj(residual), dim=-1)
@@ -62,23 +73,25 @@ class FactorizedVectorQuantizer(nn.Module):
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes [B, T] -> [B, T, dim]."""
-        return self.out_proj(F.embedding(codes, self.normalized_codebook()))
+        return self.out_proj(F.embedding(codes, self.output_codebook()))
 
     def forward(self, residual: torch.Tensor, active: torch.Tensor | None = None):
         """Quantize with a straight-through gradient; returns (output [B,T,dim], codes, commit [B,T], codebook [B,T]).
 
         In training, codes whose usage fell below `dead_code_threshold` of a fair share are first moved onto
         encoder outputs of this batch (items where `active` [B] is true), so no code stays dead for long."""
-        z_e = F.normalize(self.in_proj(residual), dim=-1)
+        z_e = self.in_proj(residual)
+        direction = F.normalize(z_e, dim=-1)
+        if self.unit_codes:
+            z_e = direction
         track = self.training and self.dead_code_threshold > 0
         if track:
             rows = z_e.detach()[active] if active is not None else z_e.detach()
             self._revive_dead_codes(rows.reshape(-1, rows.shape[-1]))
-        codebook = self.normalized_codebook()
-        codes = (z_e.detach() @ codebook.t()).argmax(dim=-1)
+        codes = (direction.detach() @ self.normalized_codebook().t()).argmax(dim=-1)
         if track:
             self._update_usage(codes[active] if active is not None else codes)
-        z_q = F.embedding(codes, codebook)
+        z_q = F.embedding(codes, self.output_codebook())
         commitment = (z_e - z_q.detach()).pow(2).mean(-1)
         codebook_loss = (z_q - z_e.detach()).pow(2).mean(-1)
         z_q = z_e + (z_q - z_e).detach()
@@ -103,8 +116,10 @@ class FactorizedVectorQuantizer(nn.Module):
             return
         weight = self.codebook.weight
         if candidates.shape[0] > 0:
-            picks = candidates[torch.randint(0, candidates.shape[0], (n,), device=candidates.device)]
-            new = F.normalize(picks.to(weight.dtype) + 0.01 * torch.randn_like(picks, dtype=weight.dtype), dim=-1)
+            picks = candidates[torch.randint(0, candidates.shape[0], (n,), device=candidates.device)].to(weight.dtype)
+            new = picks + 0.01 * picks.norm(dim=-1, keepdim=True) * torch.randn_like(picks)
+            if self.unit_codes:
+                new = F.normalize(new, dim=-1)
         else:
             new = F.normalize(torch.randn(n, weight.shape[1], device=weight.device, dtype=weight.dtype), dim=-1)
         if dist.is_available() and dist.is_initialized():
@@ -126,6 +141,7 @@ class ResidualVectorQuantizer(nn.Module):
         dropout: float = 0.0,
         dead_code_threshold: float = 0.0,
         usage_decay: float = 0.98,
+        unit_codes: bool = False,
     ) -> None:
         super().__init__()
         self.num_quantizers = num_quantizers
@@ -137,7 +153,7 @@ class ResidualVectorQuantizer(nn.Module):
         self.input_proj = variance_preserving(nn.Linear(input_dim, dim))
         self.output_proj = variance_preserving(nn.Linear(dim, input_dim))
         self.layers = nn.ModuleList(
-            FactorizedVectorQuantizer(dim, codebook_size, codebook_dim, dead_code_threshold, usage_decay)
+            FactorizedVectorQuantizer(dim, codebook_size, codebook_dim, dead_code_threshold, usage_decay, unit_codes)
             for _ in range(num_quantizers)
         )
 
@@ -174,6 +190,26 @@ class ResidualVectorQuantizer(nn.Module):
             out = out + self.layers[i].decode(codes[:, i])
         return self.output_proj(out)
 
+    @torch.no_grad()
+    def release_unit_codes(self, latents: torch.Tensor) -> list[float]:
+        """Turn `unit_codes` layers into DAC's kind without changing what the quantizer computes, so a new run can
+        start from weights trained with unit codes. Each layer's entries become its unit vectors times the median
+        length of its projected residual on `latents` [..., dim] (what the commitment loss will compare them with),
+        and its output projection is divided by that length. Returns the lengths, layer by layer."""
+        if not all(layer.unit_codes for layer in self.layers):
+            raise ValueError("release_unit_codes: the quantizer's layers do not all output unit codes")
+        residual = latents.reshape(-1, latents.shape[-1])
+        scales = []
+        for layer in self.layers:
+            step = layer.decode(layer.encode(residual))
+            scale = float(layer.in_proj(residual).norm(dim=-1).median().clamp_min(1e-3))
+            layer.codebook.weight.copy_(layer.normalized_codebook() * scale)
+            layer.out_proj.weight.div_(scale)
+            layer.unit_codes = False
+            residual = residual - step
+            scales.append(scale)
+        return scales
+
     def forward(self, x: torch.Tensor, num_quantizers: int | None = None) -> QuantizerOutput:
         """Training/analysis pass. In training mode, a `dropout` fraction of items keeps a random number
         of layers (1..K); the layers they skip still run but contribute and are penalised zero, so every
@@ -204,7 +240,7 @@ class ResidualVectorQuantizer(nn.Module):
             codes.append(c)
         commitment = (commitment / keep).mean()
         codebook = (codebook / keep).mean()
-        # 0 when the layers add up to the latent; the VQ losses above only compare each layer's unit vectors
+        # 0 when the layers add up to the latent (with unit_codes the VQ losses above compare directions only)
         energy = latents.detach().pow(2).sum(-1).mean(-1).clamp_min(1e-8)  # [B]
         residual_loss = (residual.pow(2).sum(-1).mean(-1) / energy).mean()
         if self.training and self.bypass > 0:
