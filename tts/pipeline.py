@@ -35,6 +35,10 @@ TRAIN_HINT = "train one (python -m training tts --config configs/tts_small_cpu.y
 MAX_PROMPT_SECONDS = 15.0
 MIN_PROMPT_RMS = 1e-3  # about -60 dBFS: quieter than this is silence, not a voice
 MIN_CHARACTERS_PER_SECOND = 3.0  # slower than the slowest speech: a prompt's rate is clamped to this (and to the fastest)
+# After a voice prompt the model first says the pause between two clips (training pairs join two recordings with
+# their silences: 0.3-0.9 s after the bundled prompt), so end of speech waits for that pause too; without it a short
+# text ("Thank you.") ended inside the pause and came out silent.
+PROMPT_PAUSE_SECONDS = 0.8
 
 
 class TTSPipeline:
@@ -82,15 +86,16 @@ class TTSPipeline:
         prompt_codes = self._prompt_codes(prompt, k) if prompt is not None else None
         # the prompt's own speaking rate sets the text positions of a model with aligned_positions, within what
         # speech allows (a transcript that does not match its prompt should not throw the alignment far off)
+        frame_rate = self.codec.config.frame_rate
         rate = None
         if with_prompt_text:
-            frame_rate = self.codec.config.frame_rate
             rate = (len(ids) - len(text_ids)) / max(prompt_codes.shape[1], 1)
             rate = min(max(rate, MIN_CHARACTERS_PER_SECOND / frame_rate), MAX_CHARACTERS_PER_SECOND / frame_rate)
         max_frames = int(max_seconds * self.codec.config.frame_rate)
-        # no end of speech before the text could have been said at the fastest rate allowed
+        # no end of speech before the text could have been said at the fastest rate allowed (after a prompt's pause)
         characters = len(text_ids) - 2  # without BOS / EOS
-        min_frames = min(max_frames, math.ceil(characters * self.codec.config.frame_rate / MAX_CHARACTERS_PER_SECOND))
+        pause = math.ceil(PROMPT_PAUSE_SECONDS * frame_rate) if prompt is not None else 0
+        min_frames = min(max_frames, pause + math.ceil(characters * frame_rate / MAX_CHARACTERS_PER_SECOND))
         return iter_frames(self.model, ids, k, sampling, prompt_codes, max_frames=max_frames,
                            min_frames=max(1, min_frames), chars_per_frame=rate,
                            prompt_text_included=bool(with_prompt_text))
