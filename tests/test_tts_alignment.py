@@ -55,6 +55,19 @@ def test_guided_loss_small_on_the_diagonal_large_off_it_or_away_from_the_text():
     assert loss(torch.zeros(rows, chars), off_diagonal_share) == 0.0
 
 
+def test_guided_loss_leaves_an_audio_only_prompt_out_and_runs_the_diagonal_after_it():
+    """With text_offsets, the prompt's frames (which speak none of the text) are not guided, and the diagonal runs
+    over the frames after them: attention on that diagonal pays nothing, wherever the prompt's rows look."""
+    prompt, frames, chars = 6, 30, 30
+    spoken_rows = frames - prompt + 1
+    rows = torch.zeros(frames + 1, chars)  # the prompt's rows give the text nothing (they look at the audio)
+    rows[prompt:][torch.arange(spoken_rows), (torch.arange(spoken_rows) * chars) // spoken_rows] = 1.0
+    att = one_layer_attention([rows], [chars], chars + frames + 1)
+    assert float(guided_attention_loss(att, [chars], [frames], text_offsets=[prompt])) < 0.05
+    assert float(guided_attention_loss(att, [chars], [frames])) > 0.25  # unaware of the prompt: off the diagonal
+    assert frame_text_attention(att, [chars], [frames], [prompt])[0].shape == (1, 1, spoken_rows, chars)
+
+
 def test_guided_loss_counts_only_the_guided_heads():
     frames, chars = 8, 16
     rows, length = frames + 1, chars + frames + 1

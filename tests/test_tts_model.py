@@ -167,6 +167,28 @@ def test_aligned_positions_space_the_text_at_the_speaking_rate():
     assert abs(float(ratio.std()) - 0.2) < 0.03 and abs(float(ratio.mean())) < 0.03
 
 
+def test_an_audio_only_prompt_places_the_text_after_its_frames_in_training():
+    """text_offsets: the item's rate counts only the frames after the prompt, and its text starts there, as the
+    pipeline places it for a voice prompt without its transcript."""
+    model = CATTTSModel(tiny_config(aligned_positions=True, chars_per_frame=2.0, guided_attention_weight=1.0)).eval()
+    text = torch.tensor([[TOK.BOS, 5, 6, 7, 8, TOK.EOS]])  # 4 characters
+    codes = torch.randint(0, model.config.codebook_size, (1, model.config.num_quantizers, 6))
+    levels = torch.tensor([model.config.num_quantizers])
+    _, _, positions, starts = model._sequences(text, torch.tensor([6]), codes, torch.tensor([6]), levels,
+                                               text_offsets=torch.tensor([4]))
+    # 4 characters over the 2 frames after the prompt: 2 a frame (over all 6 frames it would be 2 / 3)
+    assert positions[0, :6].tolist() == [4, 4.5, 5, 5.5, 6, 6.5]
+    assert positions[0, 6:].tolist() == list(range(7)) and starts == [6]
+    with torch.no_grad():
+        plain = model(text, torch.tensor([6]), codes, torch.tensor([6]), levels=levels)
+        offset = model(text, torch.tensor([6]), codes, torch.tensor([6]), levels=levels, text_offsets=torch.tensor([4]))
+    assert not torch.allclose(plain.logits[0], offset.logits[0])  # the text sits elsewhere for the frames
+    model.train()  # guided training with a batch that mixes items with and without a prompt
+    text_ids, text_lengths, codes, frames = batch(["abc", "de"], [5, 7], model.config.num_quantizers)
+    out = model(text_ids, text_lengths, codes, frames, text_offsets=torch.tensor([0, 3]))
+    assert torch.isfinite(out.loss) and out.attention_penalty is not None
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="num_quantizers"):
         tiny_config(num_quantizers=0)

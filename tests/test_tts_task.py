@@ -102,6 +102,36 @@ def test_same_speaker_pairs_join_text_and_frames(tmp_path):
     assert again.partners == data.partners  # drawn from the seed: items depend on their index only
 
 
+def test_pairs_without_the_first_clips_text_look_like_an_audio_only_prompt(tmp_path):
+    from tts.text import CharTokenizer
+    from tts.training_task import CodesTextDataset, collate_tts
+
+    clips = [("one", "a", 5), ("two", "a", 6), ("three", "a", 7), ("four", "b", 8), ("five", "b", 9), ("six", None, 4)]
+    manifest = _codes_corpus(tmp_path, clips)
+    data = CodesTextDataset([manifest], num_quantizers=2, max_frames=30)
+    alone = [data[i] for i in range(len(data))]
+    assert data.pair_same_speaker(1.0, max_frames=30, seed=0, prompt_text_dropout=1.0) == 5
+    tok = CharTokenizer()
+    for i, j in enumerate(data.partners):
+        item = data[i]
+        if j is None:
+            assert "text_offset" not in item and not data.audio_only_prompt[i]
+            continue
+        assert data.audio_only_prompt[i]
+        assert tok.decode(item["text"].tolist()) == clips[j][0]  # the second clip's text alone
+        assert item["text_offset"] == clips[i][2]  # placed after the first clip's frames
+        assert torch.equal(item["codes"], torch.cat([alone[i]["codes"], alone[j]["codes"]], dim=1))
+    batch = collate_tts([data[5], data[0]])
+    assert batch["text_offsets"].tolist() == [0, clips[0][2]]
+    assert "text_offsets" not in collate_tts([alone[0], alone[1]])  # what ASR batches look like: unchanged
+    half = CodesTextDataset([manifest], num_quantizers=2, max_frames=30)
+    half.pair_same_speaker(1.0, max_frames=30, seed=0, prompt_text_dropout=0.5)
+    assert half.partners == data.partners  # the dropout draws do not move the pairing draws
+    none = CodesTextDataset([manifest], num_quantizers=2, max_frames=30)
+    none.pair_same_speaker(1.0, max_frames=30, seed=0)
+    assert not any(none.audio_only_prompt)
+
+
 def test_codes_of_different_codec_weights_are_refused(tmp_path):
     from tts.training_task import CodesTextDataset, record_codec_weights, same_codec_weights
 

@@ -39,14 +39,16 @@ def diagonal_penalty(num_frames: int, num_chars: int, sigma: float, device: torc
 
 
 def frame_text_attention(attentions: Sequence[torch.Tensor], starts: Sequence[int],
-                         frame_lengths: Sequence[int]) -> list[torch.Tensor]:
+                         frame_lengths: Sequence[int], text_offsets: Sequence[int] | None = None) -> list[torch.Tensor]:
     """Per item, [layers, heads, frames + 1, characters]: the attention of each frame-predicting position (the
     start of audio and every frame) to the item's text, cut from the temporal model's attention weights
-    [B, heads, L, L] (one tensor per layer; text at positions 0..start-1, then start of audio, then frames)."""
+    [B, heads, L, L] (one tensor per layer; text at positions 0..start-1, then start of audio, then frames).
+    With `text_offsets`, an item's first that-many positions (an audio-only voice prompt's) are left out."""
     maps = []
     for i, (start, frames) in enumerate(zip(starts, frame_lengths)):
         start, frames = int(start), int(frames)
-        maps.append(torch.stack([a[i, :, start : start + frames + 1, :start] for a in attentions]))
+        skip = int(text_offsets[i]) if text_offsets is not None else 0
+        maps.append(torch.stack([a[i, :, start + skip : start + frames + 1, :start] for a in attentions]))
     return maps
 
 
@@ -71,7 +73,7 @@ def off_diagonal_share(attentions: Sequence[torch.Tensor], starts: Sequence[int]
 
 
 def guided_attention_loss(attentions: Sequence[torch.Tensor], starts: Sequence[int], frame_lengths: Sequence[int],
-                          sigma: float = 0.2, heads: int = 0) -> torch.Tensor:
+                          sigma: float = 0.2, heads: int = 0, text_offsets: Sequence[int] | None = None) -> torch.Tensor:
     """1 - the share of each frame's attention (first `heads` heads, 0: all) that goes to the text near the
     diagonal (weights 1 - `diagonal_penalty`), averaged over items, layers, heads and frames: 0 for a head that
     reads the text along the diagonal, 1 for one that looks anywhere else -- at the audio included.
@@ -80,9 +82,12 @@ def guided_attention_loss(attentions: Sequence[torch.Tensor], starts: Sequence[i
     off-diagonal share of its raw attention (it stopped looking at the text: 0 within 250 steps), and that share
     renormalised over the text, which a head zeroes by giving the text no attention at all (softmax weights
     underflow to exactly 0: runs 2 and 3 reached a penalty of 0.000 by step ~1,000, and in run 3's final model
-    the guided heads of layers 1-5 gave the text no attention at all in 84-95 % of frames)."""
+    the guided heads of layers 1-5 gave the text no attention at all in 84-95 % of frames).
+
+    `text_offsets` [B]: frames of an audio-only voice prompt at the start of each item; they are not guided
+    (they speak no part of the text) and the diagonal runs over the frames after them."""
     losses = []
-    for att in frame_text_attention(attentions, starts, frame_lengths):
+    for att in frame_text_attention(attentions, starts, frame_lengths, text_offsets):
         att = att[:, : heads or att.shape[1]].float()
         on_diagonal = 1.0 - diagonal_penalty(att.shape[-2], att.shape[-1], sigma, att.device)
         losses.append(1.0 - (att * on_diagonal).sum(-1).mean())

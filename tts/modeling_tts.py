@@ -137,22 +137,26 @@ class CATTTSModel(CATTTSPreTrainedModel):
             rates = rates * torch.exp(self.config.rate_jitter * torch.randn_like(rates))
         return rates
 
-    def _sequences(self, text_ids, text_lengths, codes, frame_lengths, levels, chars_per_frame=None):
+    def _sequences(self, text_ids, text_lengths, codes, frame_lengths, levels, chars_per_frame=None, text_offsets=None):
         """Right-padded temporal inputs [B, L, H], mask [B, L], rotary positions [B, L] (None: one after another)
-        and each item's first prediction position."""
+        and each item's first prediction position. `text_offsets` [B]: frames of an audio-only voice prompt that
+        come before each item's text (its rate counts the frames after them; the text is placed from there)."""
         text = self.text_embed(text_ids)
         frames = self.frame_embedding(codes, levels)
         if self.training and self.config.frame_dropout > 0:  # whole frames' inputs gone, their targets kept
             keep = torch.rand(frames.shape[:2], device=frames.device) >= self.config.frame_dropout
             frames = frames * keep[..., None].to(frames.dtype)
+        offsets = torch.zeros_like(frame_lengths) if text_offsets is None else text_offsets.to(frame_lengths.device)
         rates = None
         if self.config.aligned_positions:
-            rates = (self.item_rates(text_lengths, frame_lengths) if chars_per_frame is None else chars_per_frame).tolist()
+            spoken = frame_lengths - offsets
+            rates = (self.item_rates(text_lengths, spoken) if chars_per_frame is None else chars_per_frame).tolist()
         rows, positions, starts = [], [], []
         for i in range(text_ids.shape[0]):
             lt, lf = int(text_lengths[i]), int(frame_lengths[i])
             rows.append(torch.cat([text[i, :lt], self.audio_start[None], frames[i, :lf]], dim=0))
-            positions.append(self.temporal_positions(lt, lf, rates[i] if rates else None, text.device))
+            positions.append(self.temporal_positions(lt, lf, rates[i] if rates else None, text.device,
+                                                     text_offset=float(offsets[i])))
             starts.append(lt)
         length = max(r.shape[0] for r in rows)
         x = torch.stack([F.pad(r, (0, 0, 0, length - r.shape[0])) for r in rows])
@@ -193,20 +197,22 @@ class CATTTSModel(CATTTSPreTrainedModel):
         output_attentions: bool = False,
         guide: bool = True,
         chars_per_frame: torch.Tensor | None = None,
+        text_offsets: torch.LongTensor | None = None,
     ) -> CATTTSOutput:
         """Teacher-forced loss. text_ids [B, Lt] and codes [B, K, F] right-padded; levels [B] codebooks kept.
 
         In training with `guided_attention_weight` > 0 (and `guide`: a recipe may stop guiding once aligned) the
         loss adds the guided attention penalty; with `output_attentions` the output carries the temporal model's
         attention weights and that penalty. `chars_per_frame` [B] sets the rates of `aligned_positions` (default:
-        each item's own, jittered in training)."""
+        each item's own, jittered in training). `text_offsets` [B] (default 0): frames of a voice prompt given
+        without its transcript at the start of each item's codes; the text is placed, and guided, after them."""
         c = self.config
         if codes.shape[1] != c.num_quantizers:
             raise ValueError(f"codes must have {c.num_quantizers} codebooks, got {codes.shape[1]}")
         b = text_ids.shape[0]
         levels = self.sample_levels(b, text_ids.device) if levels is None else levels.to(text_ids.device)
         x, mask, position_ids, starts = self._sequences(text_ids, text_lengths, codes, frame_lengths, levels,
-                                                        chars_per_frame)
+                                                        chars_per_frame, text_offsets)
         guided = self.training and c.guided_attention_weight > 0 and guide
         penalty = None
         if guided or output_attentions:
@@ -214,7 +220,7 @@ class CATTTSModel(CATTTSPreTrainedModel):
                 temporal = self.temporal(inputs_embeds=x, attention_mask=mask, position_ids=position_ids,
                                          output_attentions=True)
             penalty = guided_attention_loss(temporal.attentions, starts, frame_lengths, c.guided_attention_sigma,
-                                            c.guided_attention_heads)
+                                            c.guided_attention_heads, text_offsets)
         else:
             temporal = self.temporal(inputs_embeds=x, attention_mask=mask, position_ids=position_ids)
         hidden = temporal.last_hidden_state

@@ -37,6 +37,8 @@ TASK_DEFAULTS: dict[str, Any] = {
     "max_frames": 300,  # longer clips are left out (24 s at 12.5 frames/s)
     "num_buckets": 10,
     "pair_prob": 0.0,  # share of training items that are two clips of one speaker in a row (voice prompting)
+    # share of those pairs whose first clip comes without its transcript: a voice prompt given as audio only
+    "prompt_text_dropout": 0.0,
     "init_code_embeddings_from_codec": False,  # start code embeddings from the codec's code vectors
     # guided attention (model.guided_attention_weight) for the first this-many steps only; None = every step.
     # Once the heads read the text along the diagonal the penalty is ~0, and its eager attention costs time.
@@ -72,6 +74,7 @@ class CodesTextDataset(Dataset):
         self.frames: list[int] = []
         self.speakers: list[str | None] = []
         self.partners: list[int | None] = []  # set by `pair_same_speaker`
+        self.audio_only_prompt: list[bool] = []  # paired items whose first clip's transcript is left out
         self.skipped = 0
         self.codec_weights_id = ""  # of the codec that made the codes (one per manifest, all equal), "" if unknown
         ids_of: dict[str, str] = {}
@@ -98,13 +101,17 @@ class CodesTextDataset(Dataset):
             raise ValueError(f"no usable (text, codes) items in {', '.join(map(str, manifests))}")
         self.codec_weights_id = same_codec_weights(ids_of)
         self.partners = [None] * len(self.items)
+        self.audio_only_prompt = [False] * len(self.items)
 
-    def pair_same_speaker(self, prob: float, max_frames: int, seed: int) -> int:
+    def pair_same_speaker(self, prob: float, max_frames: int, seed: int, prompt_text_dropout: float = 0.0) -> int:
         """Make a `prob` share of the items two clips of one speaker in a row ([text a, text b ; frames a,
-        frames b]), which is what a voice prompt and its transcript look like at synthesis. Drawn once from
-        `seed` (items stay a function of their index; `frames` gives the joined lengths for bucketing);
-        returns how many items were paired."""
+        frames b]), which is what a voice prompt and its transcript look like at synthesis; a
+        `prompt_text_dropout` share of those leaves text a out ([text b ; frames a, frames b], its text placed
+        from frame a on), which is what a voice prompt without its transcript looks like. Drawn once from `seed`
+        (items stay a function of their index; `frames` gives the joined lengths for bucketing); returns how many
+        items were paired."""
         rng = np.random.default_rng(seed)
+        drops = np.random.default_rng([seed, 1]).random(len(self.items)) < prompt_text_dropout
         by_speaker: dict[str, list[int]] = {}
         for i, speaker in enumerate(self.speakers):
             if speaker is not None:
@@ -121,6 +128,7 @@ class CodesTextDataset(Dataset):
                 continue
             self.partners[i] = j
             self.frames[i] = alone[i] + alone[j]
+            self.audio_only_prompt[i] = bool(drops[i])
             paired += 1
         return paired
 
@@ -137,11 +145,15 @@ class CodesTextDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         ids, codes = self._clip(i)
         j = self.partners[i]
-        if j is not None:  # [BOS, a..., EOS] + [BOS, b..., EOS] -> [BOS, a..., ' ', b..., EOS]
-            ids_b, codes_b = self._clip(j)
-            ids = ids[:-1] + [self.tokenizer.id_of(" ")] + ids_b[1:]
-            codes = np.concatenate([codes, codes_b], axis=1)
-        return {"text": torch.tensor(ids), "codes": torch.from_numpy(codes)}
+        if j is None:
+            return {"text": torch.tensor(ids), "codes": torch.from_numpy(codes)}
+        ids_b, codes_b = self._clip(j)
+        joined = np.concatenate([codes, codes_b], axis=1)
+        if self.audio_only_prompt[i]:  # [BOS, b..., EOS], its text placed from the first frame of b on
+            return {"text": torch.tensor(ids_b), "codes": torch.from_numpy(joined), "text_offset": codes.shape[1]}
+        # [BOS, a..., EOS] + [BOS, b..., EOS] -> [BOS, a..., ' ', b..., EOS]
+        ids = ids[:-1] + [self.tokenizer.id_of(" ")] + ids_b[1:]
+        return {"text": torch.tensor(ids), "codes": torch.from_numpy(joined)}
 
 
 def collate_tts(items: list[dict]) -> dict[str, torch.Tensor]:
@@ -154,7 +166,10 @@ def collate_tts(items: list[dict]) -> dict[str, torch.Tensor]:
     for i, it in enumerate(items):
         text[i, : lt[i]] = it["text"]
         codes[i, :, : lf[i]] = it["codes"]
-    return {"text_ids": text, "text_lengths": lt, "codes": codes, "frame_lengths": lf}
+    batch = {"text_ids": text, "text_lengths": lt, "codes": codes, "frame_lengths": lf}
+    if any("text_offset" in it for it in items):  # frames of an audio-only voice prompt before each item's text
+        batch["text_offsets"] = torch.tensor([int(it.get("text_offset", 0)) for it in items])
+    return batch
 
 
 class CodesTextBatches:
@@ -204,8 +219,11 @@ class TTSTask(CodesTextBatches, Task):
             raise ValueError("task.train_manifests is empty: cache codes first (catcodec tokenize MANIFEST)")
         k, cap = self.model_config.num_quantizers, self.cfg["max_frames"]
         train = CodesTextDataset(self.cfg["train_manifests"], k, cap, self.tokenizer)
-        paired = train.pair_same_speaker(self.cfg["pair_prob"], cap, self.config.seed) if self.cfg["pair_prob"] > 0 else 0
-        log.info("tts data: %d items (%d left out, %d paired with a clip of the same speaker)", len(train), train.skipped, paired)
+        paired = 0
+        if self.cfg["pair_prob"] > 0:
+            paired = train.pair_same_speaker(self.cfg["pair_prob"], cap, self.config.seed, self.cfg["prompt_text_dropout"])
+        log.info("tts data: %d items (%d left out, %d paired with a clip of the same speaker, %d of them without the "
+                 "first clip's text)", len(train), train.skipped, paired, sum(train.audio_only_prompt))
         val = CodesTextDataset(self.cfg["val_manifests"], k, cap, self.tokenizer) if self.cfg["val_manifests"] else None
         record_codec_weights(self.model_config, train, val)
         return train, val
