@@ -168,3 +168,38 @@ def test_guided_attention_stops_after_its_steps(tmp_path):
     models.raw("model").train()
     assert 0.0 < task.training_step(models, batch, step=9).logs["attention_penalty"] < 1.0
     assert "attention_penalty" not in task.training_step(models, batch, step=10).logs
+
+
+def test_init_from_starts_from_a_saved_model_of_the_same_codes_and_text(tmp_path):
+    """`task.init_from` copies a saved CAT-TTS into a fresh run (new optimizer and schedule) and refuses one that
+    learnt the codes of other codec weights or reads another text front-end."""
+    manifest = _codes_corpus(tmp_path, [("hello there", "a", 6), ("good day", "b", 5)])  # codec weights "0" * 16
+    model_cfg = {"num_quantizers": 2, "codebook_size": 64, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+                 "intermediate_size": 64, "depth_hidden_size": 32, "depth_num_layers": 1, "depth_num_heads": 2,
+                 "depth_intermediate_size": 64, "max_positions": 64}
+
+    def task_for(**task):
+        return get_task("tts")(TrainConfig(task_name="tts", output_dir=str(tmp_path / "run"), max_steps=1, batch_size=2,
+                                           progress=False, task={"model": model_cfg, "train_manifests": [str(manifest)], **task}))
+
+    torch.manual_seed(1)
+    saved = task_for().build_models()["model"]
+    saved.config.codec_weights_id = "0" * 16
+    saved.save_pretrained(tmp_path / "saved")
+    torch.manual_seed(2)
+    task = task_for(init_from=str(tmp_path / "saved"))
+    model = task.build_models()["model"]
+    source = saved.state_dict()
+    assert all(torch.equal(tensor, source[name]) for name, tensor in model.state_dict().items())
+    task.build_datasets()  # same codes: accepted
+
+    saved.config.codec_weights_id = "1" * 16
+    saved.save_pretrained(tmp_path / "other_codec")
+    task = task_for(init_from=str(tmp_path / "other_codec"))
+    task.build_models()
+    with pytest.raises(ValueError, match="codec weights 1111111111111111"):
+        task.build_datasets()
+    with pytest.raises(ValueError, match="reads characters"):
+        get_task("tts")(TrainConfig(task_name="tts", output_dir=str(tmp_path / "run"), max_steps=1, progress=False,
+                                    task={"model": {**model_cfg, "text_frontend": "phonemes"},
+                                          "train_manifests": [str(manifest)], "init_from": str(tmp_path / "saved")})).build_models()

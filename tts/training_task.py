@@ -22,6 +22,7 @@ from catcodec import CATModel
 from catcodec.codes_file import CodesFile, CodesFileError, read_codes
 from training.data import BucketBatchSampler
 from training.task import Models, StepOutput, Task, register_task
+from training.warm_start import copy_matching_tensors
 
 from .alignment import text_gain, word_order_gain
 from .configuration_tts import CATTTSConfig
@@ -43,6 +44,9 @@ TASK_DEFAULTS: dict[str, Any] = {
     # guided attention (model.guided_attention_weight) for the first this-many steps only; None = every step.
     # Once the heads read the text along the diagonal the penalty is ~0, and its eager attention costs time.
     "guided_attention_steps": None,
+    # a trained CAT-TTS folder (e.g. tts/pretrained/cat-tts-small): its tensors of matching name and shape start the
+    # model, with a fresh optimizer and schedule (`--resume` continues a run of this machine instead)
+    "init_from": None,
 }
 
 
@@ -205,10 +209,18 @@ class TTSTask(CodesTextBatches, Task):
         self.cfg = {**TASK_DEFAULTS, **self.task_config}
         self.tokenizer = tokenizer_for(self.cfg["model"].get("text_frontend", CATTTSConfig.text_frontend))
         self.model_config = CATTTSConfig(**{"text_vocab_size": self.tokenizer.vocab_size, **self.cfg["model"]})
+        self.init_codes_id = ""  # codec weights id of the init_from model's codes ("" = none / not recorded)
 
     def build_models(self):
         model = CATTTSModel(self.model_config)
-        if self.cfg["init_code_embeddings_from_codec"]:
+        if self.cfg["init_from"] is not None:
+            source = CATTTSModel.from_pretrained(self.cfg["init_from"])
+            if source.config.text_frontend != self.model_config.text_frontend:
+                raise ValueError(f"init_from {self.cfg['init_from']} reads {source.config.text_frontend}, this run "
+                                 f"{self.model_config.text_frontend}: set task.model.text_frontend to match")
+            self.init_codes_id = source.config.codec_weights_id  # checked against the data's in build_datasets
+            copy_matching_tensors(model, source.state_dict(), origin=str(self.cfg["init_from"]))
+        elif self.cfg["init_code_embeddings_from_codec"]:
             codec = CATModel.from_pretrained(self.model_config.codec_name)
             model.init_code_embeddings(codec.code_vectors(self.model_config.num_quantizers))
             log.info("code embeddings start from the code vectors of %s", self.model_config.codec_name)
@@ -226,6 +238,10 @@ class TTSTask(CodesTextBatches, Task):
                  "first clip's text)", len(train), train.skipped, paired, sum(train.audio_only_prompt))
         val = CodesTextDataset(self.cfg["val_manifests"], k, cap, self.tokenizer) if self.cfg["val_manifests"] else None
         record_codec_weights(self.model_config, train, val)
+        if self.init_codes_id not in ("", self.model_config.codec_weights_id):
+            raise ValueError(
+                f"init_from {self.cfg['init_from']} learnt codes of codec weights {self.init_codes_id}, but the training "
+                f"codes are of {self.model_config.codec_weights_id}: tokenize again with that codec, or start fresh")
         return train, val
 
     def training_step(self, models: Models, batch, step: int) -> StepOutput:
