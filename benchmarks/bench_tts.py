@@ -1,7 +1,7 @@
 """CAT-TTS on held-out sentences with held-out voices as prompts: intelligibility, voice, latency, speed.
 
     python benchmarks/bench_tts.py --model runs/tts_small_cpu/model [--sentences 12] [--threads 2]
-        [--asr-model runs/asr_small_cpu/model] [--num-quantizers 8] [--json out.json]
+        [--asr-model runs/asr_small_cpu/model] [--num-quantizers 8] [--audio-only-prompts] [--json out.json]
 
 For each held-out voice of data/synth_tts/val.jsonl (voices and sentences never seen in training), one of its
 clips (with its transcript) is the voice prompt and the model speaks `--sentences` held-out sentences that
@@ -11,7 +11,9 @@ the same voice also recorded. Prints:
   codec at the same number of codebooks (the best the TTS could do with this codec), and, with --asr-model,
   CAT-ASR's too;
 - Resemblyzer similarity of the output to the prompt voice (another clip of it) vs to the other held-out voices;
-- time to first audio (text in -> first 80 ms chunk out, streaming) and real-time factor, medians.
+- time to first audio (text in -> first 80 ms chunk out, streaming) and real-time factor, medians;
+- the share of the output's 80 ms frames that are speech (louder than -45 dBFS) and that share on the recordings.
+`--audio-only-prompts` gives the prompts without their transcripts (the issue's optional transcript).
 Not a test: figures depend on the machine.
 """
 
@@ -49,7 +51,8 @@ def synthesise(tts: TTSPipeline, text: str, prompt: dict, args) -> tuple[np.ndar
     """(audio, seconds to the first chunk, seconds in all), streaming."""
     start = time.perf_counter()
     first, chunks = None, []
-    for chunk in tts.stream(text, prompt=prompt["audio"], prompt_text=prompt["text"], num_quantizers=args.num_quantizers,
+    prompt_text = None if args.audio_only_prompts else prompt["text"]
+    for chunk in tts.stream(text, prompt=prompt["audio"], prompt_text=prompt_text, num_quantizers=args.num_quantizers,
                             temperature=args.temperature, top_p=args.top_p, seed=args.seed, max_seconds=args.max_seconds):
         if first is None:
             first = time.perf_counter() - start
@@ -57,6 +60,17 @@ def synthesise(tts: TTSPipeline, text: str, prompt: dict, args) -> tuple[np.ndar
     total = time.perf_counter() - start
     audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     return audio, first if first is not None else total, total
+
+
+LOUD_DBFS = -45.0  # an 80 ms frame louder than this is speech, not a pause
+
+
+def loud_share(audio: np.ndarray, hop: int) -> float:
+    """Share of whole `hop`-sample frames louder than LOUD_DBFS (0 for audio shorter than one frame)."""
+    frames = audio[: audio.size // hop * hop].reshape(-1, hop).astype(np.float64)
+    if frames.shape[0] == 0:
+        return 0.0
+    return float(np.mean(10 * np.log10(np.mean(frames**2, axis=1) + 1e-18) > LOUD_DBFS))
 
 
 def codec_roundtrip(tts: TTSPipeline, audio: np.ndarray, num_quantizers: int | None) -> np.ndarray:
@@ -97,6 +111,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=20.0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--audio-only-prompts", action="store_true", help="give the prompts without their transcripts")
     ap.add_argument("--out", type=Path, default=None, help="write the synthesised wavs here")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -115,6 +130,7 @@ def main() -> None:
 
     refs, outs_sphinx, refs_sphinx, coded_sphinx, outs_asr, refs_asr = [], [], [], [], [], []
     first_audio, rtf, own_sim, other_sim, coded_own_sim, coded_other_sim = [], [], [], [], [], []
+    loud, loud_reference, hop = [], [], tts.codec.config.hop_length
     embeddings = {s: speaker_embedding(load_audio(rows[1]["audio"], rate), rate) for s, rows in voices.items()}
     for speaker, rows in voices.items():
         prompt, spoken = rows[0], rows[2 : 2 + args.sentences]
@@ -125,6 +141,8 @@ def main() -> None:
             first_audio.append(first)
             rtf.append(total / (audio.size / rate))
             original = load_audio(row["audio"], rate)
+            loud.append(loud_share(audio, hop))
+            loud_reference.append(loud_share(original, hop))
             refs.append(normalize_text(row["text"]))  # numbers spelt out, as the model says them
             outs_sphinx.append(sphinx.transcribe(audio))
             refs_sphinx.append(sphinx.transcribe(original))
@@ -161,13 +179,17 @@ def main() -> None:
         "time_to_first_audio_s_median": float(np.median(first_audio)),
         "rtf_median": float(np.median(rtf)),
         "threads": args.threads,
+        "audio_only_prompts": args.audio_only_prompts,
+        "speech_frame_share_tts": float(np.mean(loud)),
+        "speech_frame_share_reference": float(np.mean(loud_reference)),
     }
     if asr is not None:
         result["wer_cat_asr_tts"] = word_error_rate(refs, outs_asr)
         result["wer_cat_asr_reference"] = word_error_rate(refs, refs_asr)
         result["cer_cat_asr_tts"] = char_error_rate(refs, outs_asr)
         result["cer_cat_asr_reference"] = char_error_rate(refs, refs_asr)
-    print(f"\n{len(refs)} utterances: {args.sentences} held-out sentences x {len(voices)} held-out voices as prompts")
+    given = "without" if args.audio_only_prompts else "with"
+    print(f"\n{len(refs)} utterances: {args.sentences} held-out sentences x {len(voices)} held-out voices as prompts ({given} transcripts)")
     print(f"WER PocketSphinx   TTS {100 * result['wer_pocketsphinx_tts']:.1f} %   reference voices {100 * result['wer_pocketsphinx_reference']:.1f} %"
           f"   reference voices through the codec {100 * result['wer_pocketsphinx_reference_through_codec']:.1f} %")
     if asr is not None:
@@ -180,6 +202,8 @@ def main() -> None:
           f"   (reference through the codec: {result['reference_through_codec_similarity_to_own_voice']:.3f} / "
           f"{result['reference_through_codec_similarity_to_other_voices']:.3f})")
     print(f"time to first audio {1000 * result['time_to_first_audio_s_median']:.0f} ms (median), RTF {result['rtf_median']:.3f} ({args.threads} threads)")
+    print(f"speech frames (80 ms louder than {LOUD_DBFS:.0f} dBFS): TTS {100 * result['speech_frame_share_tts']:.0f} %, "
+          f"recordings {100 * result['speech_frame_share_reference']:.0f} %")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 
