@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from asr.metrics import character_error_rate
+from asr.segment import frame_energy_db
 from catcodec.audio import load_audio
 from catcodec.evaluation.asr import PocketsphinxASR, word_error_rate, normalize_text as normalize_for_scoring
 from catcodec.evaluation.metrics import speaker_embedding
@@ -66,11 +67,8 @@ LOUD_DBFS = -45.0  # an 80 ms frame louder than this is speech, not a pause
 
 
 def loud_share(audio: np.ndarray, hop: int) -> float:
-    """Share of whole `hop`-sample frames louder than LOUD_DBFS (0 for audio shorter than one frame)."""
-    frames = audio[: audio.size // hop * hop].reshape(-1, hop).astype(np.float64)
-    if frames.shape[0] == 0:
-        return 0.0
-    return float(np.mean(10 * np.log10(np.mean(frames**2, axis=1) + 1e-18) > LOUD_DBFS))
+    """Share of `hop`-sample frames louder than LOUD_DBFS (0 for empty audio)."""
+    return float(np.mean(frame_energy_db(audio, hop) > LOUD_DBFS)) if audio.size else 0.0
 
 
 def codec_roundtrip(tts: TTSPipeline, audio: np.ndarray, num_quantizers: int | None) -> np.ndarray:

@@ -142,18 +142,15 @@ def release_saved_unit_codes(model: CATModel) -> list[float]:
     """Warm-starting a DAC-style quantizer (`unit_codes: false`) from weights trained with unit codes: the copied
     layers are rescaled (`ResidualVectorQuantizer.release_unit_codes`) at the latent lengths of the bundled
     example recording, so the new run starts from the saved model's exact outputs."""
-    model.config.unit_codes = True  # the copied tensors are still unit-code weights
-    for layer in model.quantizer.layers:
+    for layer in model.quantizer.layers:  # the copied tensors are still unit-code weights; released below
         layer.unit_codes = True
-    wav = load_audio(CALIBRATION_AUDIO, model.config.sampling_rate)
+    wav = torch.from_numpy(load_audio(CALIBRATION_AUDIO, model.config.sampling_rate))[None, None]
     was_training = model.training
-    model.eval()
+    model.eval()  # no quantizer dropout or dead-code revival while measuring
     with torch.no_grad():
-        q, _ = model.quantize(torch.from_numpy(wav)[None, None])
+        q, _ = model.quantize(wav)
     model.train(was_training)
-    scales = model.quantizer.release_unit_codes(q.latents)
-    model.config.unit_codes = False
-    return scales
+    return model.quantizer.release_unit_codes(q.latents)
 
 
 HEAD_PROJECTION = "decoder.stages.0.output_proj.weight"
