@@ -25,7 +25,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 from transformers.utils import ModelOutput
 
-from catcodec.code_vectors import project_code_vectors
+from catcodec.code_vectors import project_code_vectors, transplant_code_tables
 from tts.modeling_tts import LocalFP32Loading, embeddings_llama
 
 from .configuration_asr import CATASRConfig
@@ -78,6 +78,18 @@ class CATASRModel(CATASRPreTrainedModel):
         table = project_code_vectors(vectors, c.num_quantizers, c.codebook_size, c.hidden_size, c.initializer_range, seed)
         table = table.reshape(-1, c.hidden_size)
         self.code_embed.weight.copy_(table.to(self.code_embed.weight))
+
+    @torch.no_grad()
+    def transplant_codes(self, old_vectors: torch.Tensor, new_vectors: torch.Tensor,
+                         ridge: float = 1e-2) -> dict[str, float]:
+        """Carry the code embeddings from the codes of one codec to another's
+        (`catcodec.code_vectors.transplant_code_tables`), for training on a new codec's codes from this model.
+        Returns the fit's R^2 (how much of what the embeddings learnt carries over)."""
+        c = self.config
+        tables = list(self.code_embed.weight.view(c.num_quantizers, c.codebook_size, c.hidden_size))
+        new, r2 = transplant_code_tables(tables, old_vectors, new_vectors, ridge)
+        self.code_embed.weight.copy_(torch.cat(new))
+        return {"code_embed": r2}
 
     def frame_embedding(self, codes: torch.Tensor, levels: torch.Tensor | int) -> torch.Tensor:
         """codes [B, K', F] -> [B, F, H]: sum of the embeddings of each frame's first `levels` codebooks.

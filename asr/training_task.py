@@ -20,7 +20,7 @@ from torch import nn
 from catcodec import CATModel
 from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher
 from training.task import Models, StepOutput, Task, register_task
-from training.warm_start import copy_matching_tensors
+from training.warm_start import copy_matching_tensors, transplant_init_codes
 from tts.text import CharTokenizer
 from tts.training_task import CodesTextBatches, CodesTextDataset, record_codec_weights
 
@@ -40,6 +40,9 @@ TASK_DEFAULTS: dict[str, Any] = {
     "val_transcribe_items": 8,  # validation items transcribed (greedy) for CER / WER
     "init_code_embeddings_from_codec": False,  # start code embeddings from the codec's code vectors
     "init_from": None,  # a trained CAT-ASR folder: its tensors of matching name and shape start the model
+    # the codec (preset or folder) whose codes init_from learnt, when the run's codes are another codec's
+    # (task.model.codec_name): its code tables are carried to the new codes (training.warm_start.transplant_init_codes)
+    "init_codes_from": None,
 }
 
 
@@ -81,6 +84,11 @@ class ASRTask(CodesTextBatches, Task):
             source = CATASRModel.from_pretrained(self.cfg["init_from"])
             self.init_codes_id = source.config.codec_weights_id  # checked against the data's in build_datasets
             copy_matching_tensors(model, source.state_dict(), origin=str(self.cfg["init_from"]))
+            if self.cfg["init_codes_from"] is not None:
+                self.init_codes_id = transplant_init_codes(model, self.cfg["init_codes_from"], self.init_codes_id,
+                                                           self.model_config.codec_name, self.model_config.num_quantizers)
+        elif self.cfg["init_codes_from"] is not None:
+            raise ValueError("task.init_codes_from needs task.init_from: the model whose code tables it carries over")
         elif self.cfg["init_code_embeddings_from_codec"]:
             codec = CATModel.from_pretrained(self.model_config.codec_name)
             model.init_code_embeddings(codec.code_vectors(self.model_config.num_quantizers))

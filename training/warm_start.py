@@ -27,4 +27,27 @@ def copy_matching_tensors(model: nn.Module, source: dict[str, torch.Tensor], ori
     return fresh
 
 
-__all__ = ["copy_matching_tensors"]
+def transplant_init_codes(model: nn.Module, init_codes_from: str, learnt_codes_id: str, codec_name: str,
+                          num_quantizers: int) -> str:
+    """Carry a warm-started code reader's (TTS, ASR) code tables from the codec that made its training codes
+    (`init_codes_from`, whose weights id must be `learnt_codes_id` when that is recorded) to the run's codec
+    (`codec_name`), through `model.transplant_codes`. Returns the run's codec weights id: the codes it will train on."""
+    from catcodec.modeling_cat import CATModel  # here: catcodec's training task imports this module
+
+    old = CATModel.from_pretrained(init_codes_from)
+    old_id = old.codes_fingerprint()
+    if learnt_codes_id and old_id != learnt_codes_id:
+        raise ValueError(f"init_codes_from {init_codes_from} has codec weights {old_id}, but the init_from model learnt "
+                         f"the codes of {learnt_codes_id}: give the codec that made its training codes")
+    new = CATModel.from_pretrained(codec_name)
+    new_id = new.codes_fingerprint()
+    if new_id == old_id:
+        raise ValueError(f"init_codes_from {init_codes_from} is the run's codec {codec_name}: leave init_codes_from out")
+    with torch.no_grad():
+        fits = model.transplant_codes(old.code_vectors(num_quantizers), new.code_vectors(num_quantizers))
+    log.info("code tables carried from the codes of %s (%s) to those of %s (%s); R^2 of each fit: %s", init_codes_from,
+             old_id, codec_name, new_id, ", ".join(f"{name} {r2:.2f}" for name, r2 in fits.items()))
+    return new_id
+
+
+__all__ = ["copy_matching_tensors", "transplant_init_codes"]

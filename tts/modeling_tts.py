@@ -19,7 +19,7 @@ from torch import nn
 from transformers import LlamaConfig, LlamaModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
-from catcodec.code_vectors import project_code_vectors
+from catcodec.code_vectors import project_code_vectors, transplant_code_tables
 
 from .alignment import eager_attention, guided_attention_loss
 from .configuration_tts import CATTTSConfig
@@ -105,6 +105,27 @@ class CATTTSModel(CATTTSPreTrainedModel):
         depth = project_code_vectors(vectors, c.num_quantizers, c.codebook_size, c.depth_hidden_size, c.initializer_range, seed + 1)
         for k, embed in enumerate(self.depth_code_embeds):  # depth input k carries the code of level k
             embed.weight.copy_(depth[k].to(embed.weight))
+
+    @torch.no_grad()
+    def transplant_codes(self, old_vectors: torch.Tensor, new_vectors: torch.Tensor,
+                         ridge: float = 1e-2) -> dict[str, float]:
+        """Carry every table indexed by code (the temporal and depth code embeddings, the heads' code rows) from
+        the codes of one codec to another's (`catcodec.code_vectors.transplant_code_tables`), for training on a
+        new codec's codes from this model. Returns each group's R^2 (how much of what it learnt carries over)."""
+        fits = {}
+        groups = {"code_embeds": [e.weight for e in self.code_embeds],
+                  "depth_code_embeds": [e.weight for e in self.depth_code_embeds]}
+        size = self.config.codebook_size
+        for name, weights in groups.items():
+            if weights:
+                new, fits[name] = transplant_code_tables(list(weights), old_vectors, new_vectors, ridge)
+                for weight, table in zip(weights, new):
+                    weight.copy_(table)
+        for k, head in enumerate(self.heads):  # each head is its own function of the depth state: one map per head
+            (new,), fits[f"heads.{k}"] = transplant_code_tables([head.weight[:size]], old_vectors[k:], new_vectors[k:],
+                                                                      ridge)
+            head.weight[:size] = new  # level 0's end-of-speech row stays
+        return fits
 
     def frame_embedding(self, codes: torch.Tensor, levels: torch.Tensor | int) -> torch.Tensor:
         """codes [B, K, F] -> [B, F, H]: sum of the embeddings of each item's first `levels` codebooks."""

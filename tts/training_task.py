@@ -22,7 +22,7 @@ from catcodec import CATModel
 from catcodec.codes_file import CodesFile, CodesFileError, read_codes
 from training.data import BucketBatchSampler
 from training.task import Models, StepOutput, Task, register_task
-from training.warm_start import copy_matching_tensors
+from training.warm_start import copy_matching_tensors, transplant_init_codes
 
 from .alignment import text_gain, word_order_gain
 from .configuration_tts import CATTTSConfig
@@ -47,6 +47,9 @@ TASK_DEFAULTS: dict[str, Any] = {
     # a trained CAT-TTS folder (e.g. tts/pretrained/cat-tts-small): its tensors of matching name and shape start the
     # model, with a fresh optimizer and schedule (`--resume` continues a run of this machine instead)
     "init_from": None,
+    # the codec (preset or folder) whose codes init_from learnt, when the run's codes are another codec's
+    # (task.model.codec_name): its code tables are carried to the new codes (training.warm_start.transplant_init_codes)
+    "init_codes_from": None,
 }
 
 
@@ -220,6 +223,11 @@ class TTSTask(CodesTextBatches, Task):
                                  f"{self.model_config.text_frontend}: set task.model.text_frontend to match")
             self.init_codes_id = source.config.codec_weights_id  # checked against the data's in build_datasets
             copy_matching_tensors(model, source.state_dict(), origin=str(self.cfg["init_from"]))
+            if self.cfg["init_codes_from"] is not None:
+                self.init_codes_id = transplant_init_codes(model, self.cfg["init_codes_from"], self.init_codes_id,
+                                                           self.model_config.codec_name, self.model_config.num_quantizers)
+        elif self.cfg["init_codes_from"] is not None:
+            raise ValueError("task.init_codes_from needs task.init_from: the model whose code tables it carries over")
         elif self.cfg["init_code_embeddings_from_codec"]:
             codec = CATModel.from_pretrained(self.model_config.codec_name)
             model.init_code_embeddings(codec.code_vectors(self.model_config.num_quantizers))
