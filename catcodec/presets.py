@@ -29,7 +29,7 @@ PRESETS: dict[str, dict] = {
         output_head="istft",  # since v1 of the bundled weights; v0 used the reference's linear un-patch
         num_harmonics=80,  # since v2: a harmonic branch beside the iSTFT head (catcodec/modules/harmonic_head.py)
         pitch_input=True,  # since v2: causal pitch features beside each patch, so the codes carry the pitch
-        unit_codes=True,  # v0-v3: quantizer layers output unit vectors; new runs: model_overrides {unit_codes: false}
+        unit_codes=False,  # since v4: DAC's quantizer layers; v0-v3 output unit vectors (their recipes: unit_codes: true)
     ),
 }
 

@@ -180,6 +180,9 @@ def warm_start(model: CATModel, folder: str) -> list[str]:
         merged[:, :patch] = source[INPUT_PROJECTION]
         source[INPUT_PROJECTION] = merged
         grown.append(INPUT_PROJECTION)
+    if model.config.unit_codes and not saved.config.unit_codes:
+        raise ValueError(f"init_from {folder} has DAC-style quantizer layers (unit_codes false) and this model unit "
+                         "codes: its entries would be read as directions; set model_overrides.unit_codes: false")
     left = copy_matching_tensors(model, source, origin=folder)  # the grown tensors now match too
     if saved.config.unit_codes and not model.config.unit_codes:
         scales = release_saved_unit_codes(model)

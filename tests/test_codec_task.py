@@ -230,6 +230,15 @@ def test_warm_start_releases_unit_codes_with_the_same_codes_and_outputs(tmp_path
     assert torch.allclose(lengths, lengths[0].expand_as(lengths)) and float(lengths[0]) != pytest.approx(1.0)
 
 
+def test_warm_start_refuses_dac_entries_into_unit_codes(tmp_path, make_model):
+    """The other way round would read DAC entries (lengths included) as unit directions: refused with the fix."""
+    from catcodec.training_task import warm_start
+
+    make_model(seed=1).save_pretrained(tmp_path / "dac")
+    with pytest.raises(ValueError, match="model_overrides.unit_codes: false"):
+        warm_start(make_model(seed=2, unit_codes=True), str(tmp_path / "dac"))
+
+
 def test_freeze_encoder_keeps_the_codes_and_trains_the_decoder(tmp_path, corpus):
     recipe = tiny_recipe(tmp_path, corpus, max_steps=3)
     with pytest.raises(ValueError, match="semantic.enabled=false"):
