@@ -1,13 +1,15 @@
 """CAT-ASR on held-out speakers, per number of codebooks, beside PocketSphinx on the same audio.
 
     python benchmarks/bench_asr.py --model asr/pretrained/cat-asr-small [--beam 4] [--threads 2] [--json out.json]
+        [--synthetic CODES_MANIFEST] [--real CODES_MANIFEST]
 
 Sets (codes cached by `catcodec tokenize`, see configs/asr_small_cpu.yaml):
 - synthetic: data/synth_tts/val.codes.jsonl, 4 voices never heard in training reading 100 held-out sentences;
 - real: data/manifests/val.codes.jsonl, the held-out real speakers' clips that have a transcript.
 For each set: word and character error rates of CAT-ASR (greedy at every --num-quantizers, and beam search
 at the largest, also joint CTC / attention decoding when --ctc-weight is given), and PocketSphinx's WER on the
-original audio; then both per speaker (which voices it cannot read yet). Not a test: figures depend on the model.
+original audio; then both per speaker (which voices it cannot read yet). Codes cached by another codec than the
+one the model learnt are refused (tokenize the set again). Not a test: figures depend on the model.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ def score(references: list[str], hypotheses: list[str]) -> dict[str, float]:
 SETS = {"synthetic": "data/synth_tts/val.codes.jsonl", "real": "data/manifests/val.codes.jsonl"}
 
 
-def load_set(manifest: Path, limit: int | None) -> list[dict]:
-    """Rows with a transcript the character set covers, their codes loaded, audio path made absolute."""
+def load_set(manifest: Path, limit: int | None, codec_weights_id: str = "") -> list[dict]:
+    """Rows with a transcript the character set covers, their codes loaded, audio path made absolute. Raises
+    SystemExit when the codes were made by other codec weights than `codec_weights_id` (when both are known)."""
     rows = []
     for line in manifest.read_text(encoding="utf-8").splitlines():
         if not line.strip():
@@ -62,7 +65,11 @@ def load_set(manifest: Path, limit: int | None) -> list[dict]:
             row["reference"] = normalize_text(row["text"])
         except TextError:
             continue
-        row["codes"] = torch.from_numpy(read_codes(manifest.parent / row["codes"]).codes.astype(np.int64))
+        cached = read_codes(manifest.parent / row["codes"])
+        if codec_weights_id and cached.weights_id and cached.weights_id != codec_weights_id:
+            raise SystemExit(f"{manifest}: codes of codec weights {cached.weights_id}, but the model reads those of "
+                             f"{codec_weights_id}: catcodec tokenize the set again with that codec")
+        row["codes"] = torch.from_numpy(cached.codes.astype(np.int64))
         row["audio"] = str((manifest.parent / row["audio"]).resolve()) if not Path(row["audio"]).is_absolute() else row["audio"]
         rows.append(row)
     if limit is not None and len(rows) > limit:  # spread over the whole set (every voice), not its first speaker
@@ -80,6 +87,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="at most this many utterances per set, evenly spread over it")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
+    for name, path in SETS.items():
+        ap.add_argument(f"--{name}", type=Path, default=Path(path), help=f"codes manifest of the {name} set (default: {path})")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -87,8 +96,9 @@ def main() -> None:
     levels = [int(n) for n in args.num_quantizers.split(",") if int(n) <= model.config.num_quantizers]
     sphinx = PocketsphinxASR()
     results = {}
-    for name, path in SETS.items():
-        rows = load_set(Path(path), args.limit)
+    for name in SETS:
+        path = getattr(args, name)
+        rows = load_set(path, args.limit, model.config.codec_weights_id)
         if not rows:
             print(f"{name}: no usable rows in {path}; skipped")
             continue
