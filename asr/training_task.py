@@ -20,7 +20,7 @@ from torch import nn
 from catcodec import CATModel
 from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher
 from training.task import Models, StepOutput, Task, register_task
-from training.warm_start import copy_matching_tensors, transplant_init_codes
+from training.warm_start import warm_start_code_reader
 from tts.text import CharTokenizer
 from tts.training_task import CodesTextBatches, CodesTextDataset, record_codec_weights
 
@@ -82,11 +82,9 @@ class ASRTask(CodesTextBatches, Task):
         model = CATASRModel(self.model_config)
         if self.cfg["init_from"] is not None:
             source = CATASRModel.from_pretrained(self.cfg["init_from"])
-            self.init_codes_id = source.config.codec_weights_id  # checked against the data's in build_datasets
-            copy_matching_tensors(model, source.state_dict(), origin=str(self.cfg["init_from"]))
-            if self.cfg["init_codes_from"] is not None:
-                self.init_codes_id = transplant_init_codes(model, self.cfg["init_codes_from"], self.init_codes_id,
-                                                           self.model_config.codec_name, self.model_config.num_quantizers)
+            self.init_codes_id = warm_start_code_reader(  # checked against the data's in build_datasets
+                model, source, str(self.cfg["init_from"]), self.cfg["init_codes_from"], self.model_config.codec_name,
+                self.model_config.num_quantizers)
         elif self.cfg["init_codes_from"] is not None:
             raise ValueError("task.init_codes_from needs task.init_from: the model whose code tables it carries over")
         elif self.cfg["init_code_embeddings_from_codec"]:

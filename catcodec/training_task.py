@@ -165,6 +165,9 @@ def warm_start(model: CATModel, folder: str) -> list[str]:
     encoder gives the saved model's codes until it learns to use them. Returns the names left wholly or
     partly at their fresh initialisation (printed)."""
     saved = CATModel.from_pretrained(folder)
+    if model.config.unit_codes and not saved.config.unit_codes:
+        raise ValueError(f"init_from {folder} has DAC-style quantizer layers (unit_codes false) and this model unit "
+                         "codes: its entries would be read as directions; set model_overrides.unit_codes: false")
     source, target = dict(saved.state_dict()), model.state_dict()
     grown = []
     adds_harmonics = not saved.config.num_harmonics and model.config.num_harmonics
@@ -180,9 +183,6 @@ def warm_start(model: CATModel, folder: str) -> list[str]:
         merged[:, :patch] = source[INPUT_PROJECTION]
         source[INPUT_PROJECTION] = merged
         grown.append(INPUT_PROJECTION)
-    if model.config.unit_codes and not saved.config.unit_codes:
-        raise ValueError(f"init_from {folder} has DAC-style quantizer layers (unit_codes false) and this model unit "
-                         "codes: its entries would be read as directions; set model_overrides.unit_codes: false")
     left = copy_matching_tensors(model, source, origin=folder)  # the grown tensors now match too
     if saved.config.unit_codes and not model.config.unit_codes:
         scales = release_saved_unit_codes(model)

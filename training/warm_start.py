@@ -50,4 +50,17 @@ def transplant_init_codes(model: nn.Module, init_codes_from: str, learnt_codes_i
     return new_id
 
 
-__all__ = ["copy_matching_tensors", "transplant_init_codes"]
+def warm_start_code_reader(model: nn.Module, source: nn.Module, origin: str, init_codes_from: str | None,
+                           codec_name: str, num_quantizers: int) -> str:
+    """Warm start of a code reader (TTS, ASR) from a saved one: its matching tensors copied, then, with
+    `init_codes_from`, its code tables carried to `codec_name`'s codes (`transplant_init_codes`). Returns the codec
+    weights id of the codes the model now expects ("" when the source recorded none), for the task to check
+    against its data."""
+    copy_matching_tensors(model, source.state_dict(), origin=origin)
+    codes_id = source.config.codec_weights_id
+    if init_codes_from is not None:
+        codes_id = transplant_init_codes(model, init_codes_from, codes_id, codec_name, num_quantizers)
+    return codes_id
+
+
+__all__ = ["copy_matching_tensors", "transplant_init_codes", "warm_start_code_reader"]

@@ -22,7 +22,7 @@ from catcodec import CATModel
 from catcodec.codes_file import CodesFile, CodesFileError, read_codes
 from training.data import BucketBatchSampler
 from training.task import Models, StepOutput, Task, register_task
-from training.warm_start import copy_matching_tensors, transplant_init_codes
+from training.warm_start import warm_start_code_reader
 
 from .alignment import text_gain, word_order_gain
 from .configuration_tts import CATTTSConfig
@@ -221,11 +221,9 @@ class TTSTask(CodesTextBatches, Task):
             if source.config.text_frontend != self.model_config.text_frontend:
                 raise ValueError(f"init_from {self.cfg['init_from']} reads {source.config.text_frontend}, this run "
                                  f"{self.model_config.text_frontend}: set task.model.text_frontend to match")
-            self.init_codes_id = source.config.codec_weights_id  # checked against the data's in build_datasets
-            copy_matching_tensors(model, source.state_dict(), origin=str(self.cfg["init_from"]))
-            if self.cfg["init_codes_from"] is not None:
-                self.init_codes_id = transplant_init_codes(model, self.cfg["init_codes_from"], self.init_codes_id,
-                                                           self.model_config.codec_name, self.model_config.num_quantizers)
+            self.init_codes_id = warm_start_code_reader(  # checked against the data's in build_datasets
+                model, source, str(self.cfg["init_from"]), self.cfg["init_codes_from"], self.model_config.codec_name,
+                self.model_config.num_quantizers)
         elif self.cfg["init_codes_from"] is not None:
             raise ValueError("task.init_codes_from needs task.init_from: the model whose code tables it carries over")
         elif self.cfg["init_code_embeddings_from_codec"]:
