@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from asr.decoding import transcribe
-from asr.metrics import character_error_rate, word_error_rate
+from asr.metrics import character_error_rate, error_breakdown, word_error_rate
 from asr.modeling_asr import CATASRModel
 from catcodec.audio import load_audio
 from catcodec.codes_file import read_codes
@@ -43,9 +43,11 @@ def per_speaker(rows: list[dict], systems: dict[str, list[str]]) -> dict[str, di
 
 
 def score(references: list[str], hypotheses: list[str]) -> dict[str, float]:
-    """WER and CER with case and punctuation ignored on both sides (PocketSphinx writes none)."""
+    """WER and CER with case and punctuation ignored on both sides (PocketSphinx writes none), and the WER's
+    substitution / deletion / insertion shares (insertions above 1 x the words: a decoder that runs on)."""
     refs, hyps = [plain(r) for r in references], [plain(h) for h in hypotheses]
-    return {"wer": word_error_rate(refs, hyps), "cer": character_error_rate(refs, hyps)}
+    kinds = {f"wer_{k}": v for k, v in error_breakdown(refs, hyps, "word").rates().items()}
+    return {"wer": word_error_rate(refs, hyps), "cer": character_error_rate(refs, hyps), **kinds}
 
 
 SETS = {"synthetic": "data/synth_tts/val.codes.jsonl", "real": "data/manifests/val.codes.jsonl"}
@@ -125,9 +127,12 @@ def main() -> None:
         results[name] = {"utterances": len(rows), "speakers": speakers, "figures": figures, "per_speaker_wer": by_speaker,
                          "audio_minutes": sum(float(r.get("duration", 0)) for r in rows) / 60}
         print(f"\n{name}: {len(rows)} utterances, {len(speakers)} held-out speakers, {results[name]['audio_minutes']:.1f} min")
-        print(f"{'system':28}{'WER':>8}{'CER':>8}")
+        results[name]["transcripts"] = [{"speaker": r.get("speaker", "?"), "reference": r["reference"], best: h,
+                                         "pocketsphinx": s} for r, h, s in zip(rows, hyps, sphinx_hyps)]
+        print(f"{'system':28}{'WER':>8}{'CER':>8}   WER = sub + del + ins")
         for system, f in figures.items():
-            print(f"{system:28}{100 * f['wer']:7.1f}%{100 * f['cer']:7.1f}%")
+            kinds = " + ".join(f"{100 * f[f'wer_{k}']:.1f}" for k in ("substitutions", "deletions", "insertions"))
+            print(f"{system:28}{100 * f['wer']:7.1f}%{100 * f['cer']:7.1f}%   {kinds}")
         print(f"\nWER per speaker{'':21}{best:>22}{'pocketsphinx':>14}")
         for speaker, wers in by_speaker.items():
             print(f"{speaker:36}{100 * wers[best]:21.1f}%{100 * wers['pocketsphinx']:13.1f}%")

@@ -4,6 +4,7 @@ CAT-ASR that has learnt four utterances and transcribes them back, greedy and wi
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import pytest
 import torch
 
 from asr.decoding import transcribe
-from asr.metrics import character_error_rate, edit_distance, error_rate, word_error_rate
+from asr.metrics import (EditCounts, character_error_rate, edit_counts, edit_distance, error_breakdown, error_rate,
+                         word_error_rate)
 from asr.modeling_asr import CATASRModel
 from catcodec.codes_file import CodesFile, read_codes, write_codes
 from training.config import load_config
@@ -90,6 +92,25 @@ def test_error_rates():
         error_rate(["a"], ["a"], "phone")
     with pytest.raises(ValueError, match="references for"):
         error_rate(["a"], [], "char")
+
+
+def test_error_breakdown_kinds_sum_to_the_distance():
+    assert edit_counts("kitten", "sitting") == EditCounts(2, 0, 1, 6)  # k->s, e->i, +g
+    assert edit_counts(["a", "b"], []) == EditCounts(0, 2, 0, 2)
+    assert edit_counts([], ["a"]) == EditCounts(0, 0, 1, 0)
+    rng = random.Random(0)
+    for _ in range(200):  # any alignment it reports costs exactly the edit distance
+        r = [rng.choice("abc") for _ in range(rng.randint(0, 7))]
+        h = [rng.choice("abc") for _ in range(rng.randint(0, 7))]
+        assert edit_counts(r, h).errors == edit_distance(r, h)
+    refs, hyps = ["the cat sat", "on the mat"], ["the bat sat down here", "on mat"]
+    counts = error_breakdown(refs, hyps)
+    assert counts == EditCounts(1, 1, 2, 6)
+    assert sum(counts.rates().values()) == pytest.approx(word_error_rate(refs, hyps))
+    assert counts.rates()["insertions"] == pytest.approx(2 / 6)
+    assert error_breakdown(["ab"], ["abc"], "char") == EditCounts(0, 0, 1, 2)
+    with pytest.raises(ValueError, match="references for"):
+        error_breakdown(["a"], [])
 
 
 def test_init_from_continues_a_saved_model(tmp_path):
