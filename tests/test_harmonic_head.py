@@ -63,6 +63,18 @@ def test_unvoiced_frames_are_silent():
     assert out.abs().max() < 1e-9
 
 
+def test_non_finite_pitch_gives_nan_audio_not_an_index_error():
+    """A diverged model's NaN pitch logits propagate to the audio (the trainer then names the NaN loss)."""
+    head = _head()
+    x = _controls(head, 6, pitch_bin=20, level=AMPLITUDE_OFFSET + math.log(0.05))
+    x[0, 2:4, : head.pitch_bins] = float("nan")
+    out = head(x)
+    assert out.shape == (1, 1, 6 * HOP)
+    assert torch.isnan(out).any()
+    x[0, 2:4, : head.pitch_bins] = float("inf")
+    assert head(x).shape == (1, 1, 6 * HOP)
+
+
 def test_fresh_head_starts_quiet():
     """Controls near zero (a fresh projection) give a quiet buzz, not a loud one, on top of a trained body."""
     head = _head(80)

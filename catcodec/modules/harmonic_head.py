@@ -120,8 +120,10 @@ class HarmonicHead(StreamingModule):
         f0 = self.pitch_hz(controls.pitch_logits.detach())
         freqs = f0[..., None] * self._harmonic_numbers(f0.device)  # [B, N, H]
         nyquist = self.sampling_rate / 2
-        pos = (freqs / nyquist).clamp(max=1.0) * (self.envelope_bins - 1)
-        low = pos.floor().clamp(max=self.envelope_bins - 2)
+        # a non-finite pitch (a diverged model) must reach the loss as NaN, where the trainer names it, not
+        # become an out-of-range gather index
+        pos = torch.nan_to_num((freqs / nyquist).clamp(max=1.0), nan=0.0, posinf=1.0, neginf=0.0) * (self.envelope_bins - 1)
+        low = pos.floor().clamp(min=0, max=self.envelope_bins - 2)
         frac = pos - low
         env = controls.log_envelope.float()
         low = low.long()
