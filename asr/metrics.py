@@ -36,6 +36,11 @@ class EditCounts:
     def errors(self) -> int:
         return self.substitutions + self.deletions + self.insertions
 
+    @property
+    def error_rate(self) -> float:
+        """Errors over the reference length; for an empty reference 0 when nothing was inserted, else 1."""
+        return self.errors / self.reference_length if self.reference_length else float(self.errors > 0)
+
     def rates(self) -> dict[str, float]:
         """Each kind over the reference length (they sum to the error rate); all 0 for an empty reference."""
         n = self.reference_length or 1
@@ -84,14 +89,7 @@ def error_breakdown(references: Sequence[str], hypotheses: Sequence[str], unit: 
 def error_rate(references: Sequence[str], hypotheses: Sequence[str], unit: str = "char") -> float:
     """Corpus error rate of `unit` "char" (CER, spaces included) or "word" (WER); with empty references, 0 when
     the hypotheses are empty too, else 1."""
-    if unit not in ("char", "word"):
-        raise ValueError(f"unit must be 'char' or 'word', got {unit!r}")
-    if len(references) != len(hypotheses):
-        raise ValueError(f"{len(references)} references for {len(hypotheses)} hypotheses")
-    split = (lambda t: list(" ".join(t.split()))) if unit == "char" else str.split
-    edits = sum(edit_distance(split(r), split(h)) for r, h in zip(references, hypotheses))
-    total = sum(len(split(r)) for r in references)
-    return edits / total if total else float(edits > 0)
+    return error_breakdown(references, hypotheses, unit).error_rate
 
 
 def character_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from asr.decoding import transcribe
-from asr.metrics import character_error_rate, error_breakdown, word_error_rate
+from asr.metrics import character_error_rate, error_breakdown
 from asr.modeling_asr import CATASRModel
 from catcodec.audio import load_audio
 from catcodec.codes_file import read_codes
@@ -46,8 +46,9 @@ def score(references: list[str], hypotheses: list[str]) -> dict[str, float]:
     """WER and CER with case and punctuation ignored on both sides (PocketSphinx writes none), and the WER's
     substitution / deletion / insertion shares (insertions above 1 x the words: a decoder that runs on)."""
     refs, hyps = [plain(r) for r in references], [plain(h) for h in hypotheses]
-    kinds = {f"wer_{k}": v for k, v in error_breakdown(refs, hyps, "word").rates().items()}
-    return {"wer": word_error_rate(refs, hyps), "cer": character_error_rate(refs, hyps), **kinds}
+    words = error_breakdown(refs, hyps, "word")
+    kinds = {f"wer_{k}": v for k, v in words.rates().items()}
+    return {"wer": words.error_rate, "cer": character_error_rate(refs, hyps), **kinds}
 
 
 SETS = {"synthetic": "data/synth_tts/val.codes.jsonl", "real": "data/manifests/val.codes.jsonl"}

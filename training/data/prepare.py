@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 # Debian packages the steps call (README, Training): synthetic English voices, game dialog, quotations.
@@ -34,7 +34,7 @@ class Step:
     module: str
     args: tuple[str, ...]
     output: str  # the file the step writes last (relative paths: to the working directory)
-    needs: tuple[str, ...] = field(default=())  # programs it calls (checked before anything runs)
+    needs: tuple[str, ...] = ()  # programs it calls (checked before anything runs)
     used_by: tuple[str, ...] = ("codec", "tts", "asr")
 
 
