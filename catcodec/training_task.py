@@ -119,6 +119,8 @@ def build_codec(spec: str, overrides: dict[str, Any], init_from: str | None = No
         model = CATModel(preset_config(spec, **overrides))
         if init_from is not None:
             warm_start(model, init_from)
+        elif not model.config.unit_codes:
+            calibrate_fresh_quantizer(model)
         return model
     if overrides or init_from is not None:
         raise ValueError("model_overrides and init_from apply to presets only; a saved folder keeps its own config and weights")
@@ -151,6 +153,18 @@ def release_saved_unit_codes(model: CATModel) -> list[float]:
         q, _ = model.quantize(wav)
     model.train(was_training)
     return model.quantizer.release_unit_codes(q.latents)
+
+
+def calibrate_fresh_quantizer(model: CATModel) -> list[float]:
+    """A fresh model with DAC-style quantizer layers: scale them (`ResidualVectorQuantizer.calibrate_fresh_layers`)
+    on the latents of the bundled example recording, so the residual shrinks down the chain from step 0."""
+    wav = torch.from_numpy(load_audio(CALIBRATION_AUDIO, model.config.sampling_rate))[None, None]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        q, _ = model.quantize(wav)
+    model.train(was_training)
+    return model.quantizer.calibrate_fresh_layers(q.latents)
 
 
 HEAD_PROJECTION = "decoder.stages.0.output_proj.weight"

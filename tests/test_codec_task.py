@@ -239,6 +239,31 @@ def test_warm_start_refuses_dac_entries_into_unit_codes(tmp_path, make_model):
         warm_start(make_model(seed=2, unit_codes=True), str(tmp_path / "dac"))
 
 
+def test_fresh_dac_quantizer_is_calibrated_so_the_residual_shrinks_and_unit_codes_are_left_alone():
+    """A fresh DAC-style model (the preset's default) starts with each quantizer layer taking part of its residual
+    away; unit-code layers (v0-v3 recipes) keep their plain initialisation."""
+    from catcodec.audio import load_audio
+    from catcodec.training_task import CALIBRATION_AUDIO, build_codec
+
+    overrides = yaml.safe_load(TINY_RECIPE.read_text())["task"]["model_overrides"]
+    torch.manual_seed(0)
+    dac = build_codec("cat-small-16k", dict(overrides)).eval()
+    torch.manual_seed(0)
+    unit = build_codec("cat-small-16k", {**overrides, "unit_codes": True}).eval()
+    wav = torch.from_numpy(load_audio(CALIBRATION_AUDIO, 16000))[None, None]
+    with torch.no_grad():
+        latents = dac.quantize(wav)[0].latents
+        residual = latents
+        for layer in dac.quantizer.layers:
+            residual = residual - layer.decode(layer.encode(residual))
+    assert float(residual.pow(2).sum() / latents.pow(2).sum()) < 1.0
+    first = dac.quantizer.layers[0]
+    assert torch.equal(first.out_proj.weight, first.in_proj.weight.t())
+    z = first.in_proj(latents).norm(dim=-1).median()
+    torch.testing.assert_close(first.codebook.weight.norm(dim=-1), z.expand(first.codebook_size).detach(), rtol=1e-5, atol=1e-6)
+    assert not torch.equal(unit.quantizer.layers[0].out_proj.weight, unit.quantizer.layers[0].in_proj.weight.t())
+
+
 def test_freeze_encoder_keeps_the_codes_and_trains_the_decoder(tmp_path, corpus):
     recipe = tiny_recipe(tmp_path, corpus, max_steps=3)
     with pytest.raises(ValueError, match="semantic.enabled=false"):

@@ -8,8 +8,10 @@ vector instead and the losses compare directions only: the residual's length is 
 quantizing the direction of nearly the same latent (the codec's model card measures it).
 
 Codebooks are trained by gradient (no EMA): the codebook loss pulls entries to the encoder output, the commitment
-loss the other way, and a straight-through estimator passes gradients around the argmax. Quantizer dropout trains
-every prefix of layers, so any `num_quantizers` from 1 to the maximum decodes.
+loss the other way, and a straight-through estimator passes gradients around the argmax, to the projected
+residual's direction only (its length picks no code and is not output; the commitment loss alone sets it). Fresh
+DAC-style layers are calibrated before training (`calibrate_fresh_layers`) so each starts by shrinking its residual.
+Quantizer dropout trains every prefix of layers, so any `num_quantizers` from 1 to the maximum decodes.
 """
 
 from __future__ import annotations
@@ -94,6 +96,11 @@ class FactorizedVectorQuantizer(nn.Module):
         z_q = F.embedding(codes, self.output_codebook())
         commitment = (z_e - z_q.detach()).pow(2).mean(-1)
         codebook_loss = (z_q - z_e.detach()).pow(2).mean(-1)
+        if not self.unit_codes:
+            # z_e's length changes neither the code (picked by direction) nor the output (the entry), so the
+            # straight-through gradient reaches its direction only: through z_e itself the decoder pushed the
+            # length without bound (commitment 0.1 -> 1e4 in 60 steps once the decoder read only the codes)
+            z_e = direction * z_q.detach().norm(dim=-1, keepdim=True)
         z_q = z_e + (z_q - z_e).detach()
         return self.out_proj(z_q), codes, commitment, codebook_loss
 
@@ -189,6 +196,26 @@ class ResidualVectorQuantizer(nn.Module):
         for i in range(1, k):
             out = out + self.layers[i].decode(codes[:, i])
         return self.output_proj(out)
+
+    @torch.no_grad()
+    def calibrate_fresh_layers(self, latents: torch.Tensor) -> list[float]:
+        """Make freshly initialised DAC-style layers start by taking part of their residual away. At random init a
+        layer's output is a random vector ~16x the residual it quantizes, so the residual grows down the chain and
+        the VQ losses and gradients explode (NaN in 65 steps on the CPU recipe). Each layer's `out_proj` becomes
+        its `in_proj` transposed (whose rows are near orthonormal, so out(in(r)) is r's projection on the layer's
+        subspace) and its entries get the median length of the projected residual on `latents` [..., dim].
+        Returns those lengths, layer by layer."""
+        if any(layer.unit_codes for layer in self.layers):
+            raise ValueError("calibrate_fresh_layers: unit-code layers output unit vectors; nothing to calibrate")
+        residual = latents.reshape(-1, latents.shape[-1])
+        scales = []
+        for layer in self.layers:
+            layer.out_proj.weight.copy_(layer.in_proj.weight.t())
+            scale = float(layer.in_proj(residual).norm(dim=-1).median().clamp_min(1e-3))
+            layer.codebook.weight.copy_(layer.normalized_codebook() * scale)
+            residual = residual - layer.decode(layer.encode(residual))
+            scales.append(scale)
+        return scales
 
     @torch.no_grad()
     def release_unit_codes(self, latents: torch.Tensor) -> list[float]:
