@@ -140,31 +140,31 @@ def freeze_encoder(model: CATModel) -> None:
 CALIBRATION_AUDIO = Path(__file__).parent / "assets" / "vctk_p225_003.flac"
 
 
-def release_saved_unit_codes(model: CATModel) -> list[float]:
-    """Warm-starting a DAC-style quantizer (`unit_codes: false`) from weights trained with unit codes: the copied
-    layers are rescaled (`ResidualVectorQuantizer.release_unit_codes`) at the latent lengths of the bundled
-    example recording, so the new run starts from the saved model's exact outputs."""
-    for layer in model.quantizer.layers:  # the copied tensors are still unit-code weights; released below
-        layer.unit_codes = True
-    wav = torch.from_numpy(load_audio(CALIBRATION_AUDIO, model.config.sampling_rate))[None, None]
-    was_training = model.training
-    model.eval()  # no quantizer dropout or dead-code revival while measuring
-    with torch.no_grad():
-        q, _ = model.quantize(wav)
-    model.train(was_training)
-    return model.quantizer.release_unit_codes(q.latents)
-
-
-def calibrate_fresh_quantizer(model: CATModel) -> list[float]:
-    """A fresh model with DAC-style quantizer layers: scale them (`ResidualVectorQuantizer.calibrate_fresh_layers`)
-    on the latents of the bundled example recording, so the residual shrinks down the chain from step 0."""
+def calibration_latents(model: CATModel) -> torch.Tensor:
+    """The quantizer-input latents [1, frames, quantizer_dim] of the bundled example recording, measured in eval
+    mode (no quantizer dropout or dead-code revival); what quantizer layers are scaled on before training."""
     wav = torch.from_numpy(load_audio(CALIBRATION_AUDIO, model.config.sampling_rate))[None, None]
     was_training = model.training
     model.eval()
     with torch.no_grad():
         q, _ = model.quantize(wav)
     model.train(was_training)
-    return model.quantizer.calibrate_fresh_layers(q.latents)
+    return q.latents
+
+
+def release_saved_unit_codes(model: CATModel) -> list[float]:
+    """Warm-starting a DAC-style quantizer (`unit_codes: false`) from weights trained with unit codes: the copied
+    layers are rescaled (`ResidualVectorQuantizer.release_unit_codes`) at the latent lengths of the bundled
+    example recording, so the new run starts from the saved model's exact outputs."""
+    for layer in model.quantizer.layers:  # the copied tensors are still unit-code weights; released below
+        layer.unit_codes = True
+    return model.quantizer.release_unit_codes(calibration_latents(model))
+
+
+def calibrate_fresh_quantizer(model: CATModel) -> list[float]:
+    """A fresh model with DAC-style quantizer layers: scale them (`ResidualVectorQuantizer.calibrate_fresh_layers`)
+    on the latents of the bundled example recording, so the residual shrinks down the chain from step 0."""
+    return model.quantizer.calibrate_fresh_layers(calibration_latents(model))
 
 
 HEAD_PROJECTION = "decoder.stages.0.output_proj.weight"
