@@ -37,10 +37,10 @@ STUDENT = {
     "stage_heads": [2, 2, 2, 3],
     "stage_output_dims": [128, 128, 192, 256],
     "output_head": "istft",
-    # v0-v3's quantizer layers: with DAC's (the preset's default since v4) this student, trained from scratch
-    # without the quantizer warm-up, diverged in 64 steps (loss 226 -> 2e13, then NaN pitch); the codes' kind
-    # does not matter to what is distilled (the teacher's quantizer-input latents and its output audio).
-    "unit_codes": True,
+    # DAC's quantizer layers, the preset's since v4 (`--unit-codes`: v0-v3's, as session 19 measured; before
+    # session 20's calibration of fresh layers, DAC's diverged here in 64 steps). The codes' kind does not matter
+    # to what is distilled (the teacher's quantizer-input latents and its output audio).
+    "unit_codes": False,
 }
 
 
@@ -69,7 +69,7 @@ def train_student(args, out: str, distill: dict | None) -> tuple[dict[str, float
         f"seed={args.seed}",
         "schedule.warmup_steps=100",
         "task.init_from=null",
-        f"task.model_overrides={json.dumps(STUDENT)}",
+        f"task.model_overrides={json.dumps({**STUDENT, 'unit_codes': args.unit_codes})}",
         "task.adversarial_start=1000000000",
         "task.quantizer_warmup_steps=0",
     ]
@@ -98,6 +98,7 @@ def main() -> None:
     ap.add_argument("--stoi-items", type=int, default=8)
     ap.add_argument("--latent-weight", type=float, default=1.0)
     ap.add_argument("--audio-weight", type=float, default=15.0, help="same scale as the task's mel weight")
+    ap.add_argument("--unit-codes", action="store_true", help="the student's quantizer layers output unit vectors (v0-v3's kind)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
