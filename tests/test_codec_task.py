@@ -242,17 +242,15 @@ def test_warm_start_refuses_dac_entries_into_unit_codes(tmp_path, make_model):
 def test_fresh_dac_quantizer_is_calibrated_so_the_residual_shrinks_and_unit_codes_are_left_alone():
     """A fresh DAC-style model (the preset's default) starts with each quantizer layer taking part of its residual
     away; unit-code layers (v0-v3 recipes) keep their plain initialisation."""
-    from catcodec.audio import load_audio
-    from catcodec.training_task import CALIBRATION_AUDIO, build_codec
+    from catcodec.training_task import build_codec, calibration_latents
 
     overrides = yaml.safe_load(TINY_RECIPE.read_text())["task"]["model_overrides"]
     torch.manual_seed(0)
     dac = build_codec("cat-small-16k", dict(overrides)).eval()
     torch.manual_seed(0)
     unit = build_codec("cat-small-16k", {**overrides, "unit_codes": True}).eval()
-    wav = torch.from_numpy(load_audio(CALIBRATION_AUDIO, 16000))[None, None]
+    latents = calibration_latents(dac)
     with torch.no_grad():
-        latents = dac.quantize(wav)[0].latents
         residual = latents
         for layer in dac.quantizer.layers:
             residual = residual - layer.decode(layer.encode(residual))
