@@ -40,6 +40,8 @@ class CATASROutput(ModelOutput):
     logits: torch.FloatTensor | None = None  # [N, text vocab] at the N text positions (item after item)
     labels: torch.LongTensor | None = None  # [N] the character each of them predicts
     text_hidden_states: torch.FloatTensor | None = None  # [N, H] last hidden states there (for distillation)
+    # [M, H] the states the audio positions end in (the CTC head's input) at the M real frames, item after item
+    audio_hidden_states: torch.FloatTensor | None = None
     ctc_loss: torch.FloatTensor | None = None  # the auxiliary CTC term (already inside `loss`), when enabled
 
 
@@ -195,16 +197,21 @@ class CATASRModel(CATASRPreTrainedModel):
         targets = label[text_positions]
         loss = F.cross_entropy(logits.float(), targets)
         ctc = None
+        audio_states = hidden if self.audio_encoder is None else frames  # frames: the encoder's output
         if self.config.ctc_weight > 0:
-            audio_states = hidden if self.audio_encoder is None else frames  # frames: the encoder's output
             ctc = self.ctc_loss(audio_states, frame_lengths, text_ids, text_lengths)
             loss = loss + self.config.ctc_weight * ctc
+        audio_hidden = None
+        if output_text_hidden_states:
+            real_frames = torch.arange(f, device=device)[None] < frame_lengths.to(device)[:, None]  # [B, F]
+            audio_hidden = audio_states[:, :f][real_frames]
         return CATASROutput(
             loss=loss,
             ctc_loss=ctc,
             logits=logits,
             labels=targets,
             text_hidden_states=hidden[text_positions] if output_text_hidden_states else None,
+            audio_hidden_states=audio_hidden,
         )
 
     def ctc_loss(self, hidden: torch.Tensor, frame_lengths: torch.Tensor, text_ids: torch.Tensor,

@@ -57,14 +57,16 @@ class DistilledASR(nn.Module):
     def forward(self, teacher: DistillSignals, **batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """(student's own loss, distillation loss, its parts): both inside one forward, as DDP requires."""
         out = self.asr(**batch, output_text_hidden_states=True)
-        student = DistillSignals(logits=out.logits, hidden=[out.text_hidden_states])
+        student = DistillSignals(logits=out.logits, hidden=[out.audio_hidden_states, out.text_hidden_states])
         distill_loss, logs = self.distiller(student, teacher)
         return out.loss, distill_loss, logs
 
 
 @register_task("asr")
 class ASRTask(CodesTextBatches, Task):
-    supports_distillation = True  # softened KL on the characters' logits, projected last hidden states
+    # softened KL on the characters' logits; projected last hidden states, `distill.hidden_layers` indexing
+    # [audio positions (frames, the CTC head's input), text positions]: the default [[-1, -1]] matches the text's
+    supports_distillation = True
 
     def __init__(self, config) -> None:
         super().__init__(config)
@@ -129,10 +131,11 @@ class ASRTask(CodesTextBatches, Task):
             return StepOutput({"model": out.loss}, {} if out.ctc_loss is None else {"ctc": float(out.ctc_loss.detach())})
         k = self.teacher.model.config.num_quantizers
         t = self.teacher.to(device)(**{**batch, "codes": batch["codes"][:, :k]}, output_text_hidden_states=True)
-        teacher = DistillSignals(logits=t.logits, hidden=[t.text_hidden_states])
+        teacher = DistillSignals(logits=t.logits, hidden=[t.audio_hidden_states, t.text_hidden_states])
         task_loss, distill_loss, logs = models["model"](teacher, **batch)
-        logs["task_loss"] = float(task_loss.detach())
-        return StepOutput({"model": self.distill.task * task_loss + distill_loss}, logs)
+        scale = self.distill.scale_at(step)
+        logs.update(task_loss=float(task_loss.detach()), distill_scale=scale)
+        return StepOutput({"model": self.distill.task * task_loss + scale * distill_loss}, logs)
 
     @torch.no_grad()
     def validate(self, models: Models, batches: Iterable, step: int, sample_dir) -> dict[str, float]:

@@ -108,6 +108,12 @@ def main() -> None:
     ap.add_argument("--kl-weight", type=float, default=1.0)
     ap.add_argument("--hidden-weight", type=float, default=1.0)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--hidden-layers", default="[[-1, -1]]",
+                    help="JSON pairs [student, teacher] of hidden states matched: 0 = audio positions, 1 / -1 = text")
+    ap.add_argument("--anneal-steps", type=int, default=0,
+                    help="the distillation weights fall linearly to 0 over these first steps (0: constant)")
+    ap.add_argument("--students", default="alone,distilled",
+                    help="which students to train (comma-separated); one alone is for trying distill settings")
     ap.add_argument("--override", "-o", nargs="*", default=[], help="config overrides for both students, e.g. "
                     "'task.train_manifests=[data/synth_tts/train.codes.jsonl]'")
     args = ap.parse_args()
@@ -116,9 +122,13 @@ def main() -> None:
     teacher = CATASRModel.from_pretrained(args.teacher)
     val = held_out_set(load_config(args.config, args.override).task["val_manifests"], teacher.config.num_quantizers)
     distill = {"teacher": args.teacher, "kl": args.kl_weight, "hidden": args.hidden_weight,
-               "temperature": args.temperature, "task": 1.0}
+               "hidden_layers": json.loads(args.hidden_layers),
+               "temperature": args.temperature, "task": 1.0,
+               "anneal_steps": args.anneal_steps}
     results = {}
     for name, block in (("alone", None), ("distilled", distill)):
+        if name not in args.students.split(","):
+            continue
         with tempfile.TemporaryDirectory() as out:
             student, seconds = train_student(args, out, teacher.config, block)
         cer, wer = held_out_error_rates(student, val, args.items)

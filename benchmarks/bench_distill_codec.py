@@ -100,12 +100,19 @@ def main() -> None:
     ap.add_argument("--audio-weight", type=float, default=15.0, help="same scale as the task's mel weight")
     ap.add_argument("--unit-codes", action="store_true", help="the student's quantizer layers output unit vectors (v0-v3's kind)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--anneal-steps", type=int, default=0,
+                    help="the distillation weights fall linearly to 0 over these first steps (0: constant)")
+    ap.add_argument("--students", default="alone,distilled",
+                    help="which students to train (comma-separated); one alone is for trying distill settings")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    distill = {"teacher": args.teacher, "kl": 0.0, "latent": args.latent_weight, "audio": args.audio_weight, "task": 1.0}
+    distill = {"teacher": args.teacher, "kl": 0.0, "latent": args.latent_weight, "audio": args.audio_weight, "task": 1.0,
+               "anneal_steps": args.anneal_steps}
     results = {}
     for name, block in (("alone", None), ("distilled", distill)):
+        if name not in args.students.split(","):
+            continue
         with tempfile.TemporaryDirectory() as out:
             mel, score, seconds, codec = train_student(args, out, block)
         results[name] = {"mel": mel, "stoi_q16": score, "train_seconds": seconds}
@@ -114,14 +121,16 @@ def main() -> None:
     params = sum(p.numel() for p in codec.parameters())
     teacher_params = sum(p.numel() for p in teacher.parameters())
 
+    names = [n for n in ("alone", "distilled") if n in results]
     print(f"\nstudent {params / 1e6:.1f} M parameters, teacher {teacher_params / 1e6:.1f} M; {args.steps} steps each")
-    print(f"{'held-out':14}{'alone':>10}{'distilled':>11}{'ratio':>8}")
-    for key in results["alone"]["mel"]:
-        a, d = results["alone"]["mel"][key], results["distilled"]["mel"][key]
-        print(f"{key:14}{a:10.3f}{d:11.3f}{d / a:8.2f}")
-    a, d = results["alone"]["stoi_q16"], results["distilled"]["stoi_q16"]
-    print(f"{'STOI q16':14}{a:10.3f}{d:11.3f}{d / a:8.2f}   (teacher {results['teacher']['stoi_q16']:.3f})")
-    print(f"{'train s':14}{results['alone']['train_seconds']:10.0f}{results['distilled']['train_seconds']:11.0f}")
+    print(f"{'held-out':14}" + "".join(f"{n:>11}" for n in names) + ("   ratio" if len(names) == 2 else ""))
+    rows = [(key, [results[n]["mel"][key] for n in names]) for key in results[names[0]]["mel"]]
+    rows.append(("STOI q16", [results[n]["stoi_q16"] for n in names]))
+    rows.append(("train s", [results[n]["train_seconds"] for n in names]))
+    for key, values in rows:
+        ratio = f"{values[1] / values[0]:8.2f}" if len(values) == 2 and values[0] else ""
+        print(f"{key:14}" + "".join(f"{v:11.3f}" for v in values) + ratio)
+    print(f"teacher STOI q16 {results['teacher']['stoi_q16']:.3f}")
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args), "student_params": params, **results}, indent=2, default=str))
 

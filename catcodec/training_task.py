@@ -381,8 +381,9 @@ class CodecTask(Task):
             losses["generator"] = loss_g + w.adversarial * adv + w.feature * feat
             logs.update(adversarial=float(adv.detach()), feature=float(feat.detach()), discriminator=float(losses["discriminator"].detach()))
         if self.distill is not None:
-            losses["generator"] = self.distill.task * losses["generator"] + distill_loss
-            logs.update(distill_logs)
+            scale = self.distill.scale_at(step)
+            losses["generator"] = self.distill.task * losses["generator"] + scale * distill_loss
+            logs.update(distill_logs, distill_scale=scale)
         return StepOutput(losses, logs)
 
     # ---- validation ----

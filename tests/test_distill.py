@@ -105,6 +105,15 @@ def test_config_and_distiller_errors():
         Distiller(DistillConfig(teacher="x", hidden=1.0))
 
 
+def test_annealed_distillation_weight_falls_linearly_to_zero():
+    constant = DistillConfig(teacher="x")
+    assert [constant.scale_at(s) for s in (0, 500, 10_000)] == [1.0, 1.0, 1.0]
+    annealed = DistillConfig(teacher="x", anneal_steps=400)
+    assert [annealed.scale_at(s) for s in (0, 100, 200, 400, 1000)] == [1.0, 0.75, 0.5, 0.0, 0.0]
+    with pytest.raises(ValueError, match="anneal_steps must be >= 0"):
+        DistillConfig(teacher="x", anneal_steps=-1)
+
+
 def test_a_task_without_distillation_refuses_the_block(tmp_path, corpus):  # noqa: F811
     recipe = yaml.safe_load(tiny_recipe(tmp_path, corpus).read_text())
     recipe["task_name"] = "tts"
@@ -154,13 +163,17 @@ def test_asr_task_distils_logits_and_hidden_states_from_a_wider_teacher(tmp_path
     teacher_width = CATASRModel.from_pretrained(teacher_dir).config.hidden_size
 
     student_width = teacher_width // 2  # 32: still 4 heads of even size
+    distill = {"teacher": str(teacher_dir), "kl": 1.0, "reverse_kl": 0.5, "hidden": 1.0, "anneal_steps": 4,
+               "hidden_layers": [[0, 0], [-1, -1]]}  # the audio positions' states, the text positions'
     config = load_config(TINY, [f"output_dir={tmp_path / 'student'}", *common,
                                 f"task.model.hidden_size={student_width}",
                                 f"task.model.intermediate_size={2 * student_width}",
-                                f"distill={json.dumps({'teacher': str(teacher_dir), 'kl': 1.0, 'reverse_kl': 0.5, 'hidden': 1.0})}"])
+                                f"distill={json.dumps(distill)}"])
     task = get_task("asr")(config)
     trainer = Trainer(config, task)
-    projection = trainer.models.raw("model").distiller.hidden_projections[0]
+    projections = trainer.models.raw("model").distiller.hidden_projections
+    assert len(projections) == 2  # the audio positions' states and the text positions'
+    projection = projections[0]
     assert (projection.in_features, projection.out_features) == (student_width, teacher_width)
     before = projection.weight.detach().clone()
     teacher_before = {k: v.clone() for k, v in task.teacher.model.state_dict().items()}
@@ -168,6 +181,8 @@ def test_asr_task_distils_logits_and_hidden_states_from_a_wider_teacher(tmp_path
     train = [json.loads(l) for l in (tmp_path / "student" / "metrics.jsonl").read_text().splitlines()]
     train = [l for l in train if l["split"] == "train"]
     assert all(l["distill_kl"] > 0 and l["distill_reverse_kl"] > 0 and l["distill_hidden"] > 0 for l in train)
+    # annealed over 4 steps: the factor on the distillation losses at (0-based) steps 0, 1, 2
+    assert [l["distill_scale"] for l in train] == [1.0, 0.75, 0.5]
     assert not torch.equal(projection.weight.detach(), before)
     assert all(torch.equal(v, teacher_before[k]) for k, v in task.teacher.model.state_dict().items())
     exported = CATASRModel.from_pretrained(tmp_path / "student" / "model")  # a plain ASR model, no projection

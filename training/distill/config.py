@@ -19,6 +19,8 @@ class DistillConfig:
     latent: (codec) weight of matching the teacher's quantizer-input latents through a learned projection.
     audio: (codec) weight of the multi-scale mel distance between student and teacher output audio.
     task: weight of the student's own task loss (0 = learn from the teacher only).
+    anneal_steps: when > 0, the distillation losses' weights fall linearly to 0 over these first steps, so the
+        teacher guides the start and the student's own task decides the end (0 = constant weights).
     """
 
     teacher: str = ""
@@ -30,6 +32,7 @@ class DistillConfig:
     latent: float = 0.0
     audio: float = 0.0
     task: float = 1.0
+    anneal_steps: int = 0
 
     def __post_init__(self) -> None:
         if not self.teacher:
@@ -39,7 +42,15 @@ class DistillConfig:
         for name in ("kl", "reverse_kl", "hidden", "latent", "audio", "task"):
             if getattr(self, name) < 0:
                 raise ValueError(f"distill.{name} is a loss weight and must be >= 0, got {getattr(self, name)}")
+        if self.anneal_steps < 0:
+            raise ValueError(f"distill.anneal_steps must be >= 0, got {self.anneal_steps}")
         self.hidden_layers = [[int(s), int(t)] for s, t in self.hidden_layers]
+
+    def scale_at(self, step: int) -> float:
+        """The factor on the distillation losses at training step `step` (1 throughout unless annealed)."""
+        if self.anneal_steps <= 0:
+            return 1.0
+        return max(0.0, 1.0 - step / self.anneal_steps)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> "DistillConfig | None":
