@@ -100,6 +100,9 @@ def main() -> None:
     ap.add_argument("--audio-weight", type=float, default=15.0, help="same scale as the task's mel weight")
     ap.add_argument("--unit-codes", action="store_true", help="the student's quantizer layers output unit vectors (v0-v3's kind)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--hidden-weight", type=float, default=0.0, help="decoder stage outputs through projections")
+    ap.add_argument("--hidden-layers", default="[[1, 1], [2, 2]]",
+                    help="JSON pairs [student, teacher] of decoder stages matched, in the order they run (0 = 12.5 Hz)")
     ap.add_argument("--anneal-steps", type=int, default=0,
                     help="the distillation weights fall linearly to 0 over these first steps (0: constant)")
     ap.add_argument("--students", default="alone,distilled",
@@ -108,6 +111,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     distill = {"teacher": args.teacher, "kl": 0.0, "latent": args.latent_weight, "audio": args.audio_weight, "task": 1.0,
+               "hidden": args.hidden_weight, "hidden_layers": json.loads(args.hidden_layers),
                "anneal_steps": args.anneal_steps}
     results = {}
     for name, block in (("alone", None), ("distilled", distill)):

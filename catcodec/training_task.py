@@ -12,8 +12,9 @@ Weights default to the published ones (DESIGN.md): 20 sem, 15 rec, 0.25 commit, 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -68,6 +69,24 @@ TASK_DEFAULTS: dict[str, Any] = {
 }
 
 
+@contextmanager
+def decoder_stage_outputs(codec: CATModel, enabled: bool = True) -> Iterator[list[torch.Tensor]]:
+    """While inside, collects each decoder stage's output [B, T_i, D_i] in the order the stages run (the 12.5 Hz
+    stage first, the one before the output head last): hidden states for distillation, with no change to the model."""
+    outputs: list[torch.Tensor] = []
+    handles = [stage.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for stage in codec.decoder.stages] if enabled else []
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def decoder_stage_dims(config) -> list[int]:
+    """The widths of `decoder_stage_outputs`, in the same order."""
+    return [config.encoder_input_dims[i] if i > 0 else config.decoder_output_dim for i in reversed(range(config.num_stages))]
+
+
 class CodecGenerator(nn.Module):
     """What the generator optimizer trains: the codec and, when enabled, the semantic head and the
     distillation projections."""
@@ -90,7 +109,9 @@ class CodecGenerator(nn.Module):
         """(codec output, semantic loss, distillation loss, its parts); the losses are 0 when disabled.
         The semantic head reads `semantic_batch` when given, else the batch's own `texts`; `detach_semantic`
         keeps its gradient out of the codec. Everything trainable runs inside this forward, as DDP requires."""
-        out = self.codec(audio, padding_mask=padding_mask)
+        wants_hidden = self.distiller is not None and teacher is not None and self.distiller.config.hidden > 0
+        with decoder_stage_outputs(self.codec, wants_hidden) as hidden:
+            out = self.codec(audio, padding_mask=padding_mask)
         semantic_loss = audio.new_zeros(())
         if self.semantic is not None and semantic_batch is not None:
             semantic_loss = self.transcript_loss(semantic_batch, detach_semantic)
@@ -102,7 +123,7 @@ class CodecGenerator(nn.Module):
             student_audio = out.audio_values[..., : audio.shape[-1]]
             if padding_mask is not None:
                 student_audio = student_audio * padding_mask[:, None, :].to(student_audio.dtype)
-            student = DistillSignals(latents=out.encoder_latents, audio=student_audio)
+            student = DistillSignals(latents=out.encoder_latents, audio=student_audio, hidden=hidden)
             distill_loss, distill_logs = self.distiller(student, teacher)
         return out, semantic_loss, distill_loss, distill_logs
 
@@ -211,7 +232,9 @@ def warm_start(model: CATModel, folder: str) -> list[str]:
 
 @register_task("codec")
 class CodecTask(Task):
-    supports_distillation = True  # latents through a learned projection, output audio by mel distance
+    # latents through a learned projection, output audio by mel distance, and decoder stage outputs (hidden states,
+    # `distill.hidden_layers` indexing them in the order they run: 0 = the 12.5 Hz stage, -1 = before the head)
+    supports_distillation = True
 
     def __init__(self, config) -> None:
         super().__init__(config)
@@ -257,6 +280,8 @@ class CodecTask(Task):
         self.teacher = FrozenTeacher(teacher)
         return Distiller(
             self.distill,
+            student_hidden_dim=decoder_stage_dims(student.config),
+            teacher_hidden_dim=decoder_stage_dims(teacher.config),
             student_latent_dim=student.config.stage_output_dims[-1],
             teacher_latent_dim=teacher.config.stage_output_dims[-1],
             audio_distance=self._mel,
@@ -265,9 +290,11 @@ class CodecTask(Task):
     def _teacher_signals(self, batch: AudioBatch) -> DistillSignals | None:
         if self.teacher is None:
             return None
-        out = self.teacher.to(batch.audio.device)(batch.audio, padding_mask=batch.padding_mask)
+        with decoder_stage_outputs(self.teacher.model, self.distill.hidden > 0) as hidden:
+            out = self.teacher.to(batch.audio.device)(batch.audio, padding_mask=batch.padding_mask)
         mask = batch.padding_mask[:, None, :].to(out.audio_values.dtype)
-        return DistillSignals(latents=out.encoder_latents, audio=out.audio_values[..., : batch.audio.shape[-1]] * mask)
+        audio = out.audio_values[..., : batch.audio.shape[-1]] * mask
+        return DistillSignals(latents=out.encoder_latents, audio=audio, hidden=hidden)
 
     def _dataset(self, manifests: list, crop: float | None, gain, **filters) -> AudioDataset:
         sources = [tuple(m) if isinstance(m, (list, tuple)) else (m, 1.0) for m in manifests]

@@ -105,6 +105,16 @@ def test_config_and_distiller_errors():
         Distiller(DistillConfig(teacher="x", hidden=1.0))
 
 
+def test_hidden_projections_take_each_layers_own_width():
+    config = DistillConfig(teacher="x", kl=0.0, hidden=1.0, hidden_layers=[[0, 1], [1, 0], [-1, -1]])
+    distiller = Distiller(config, student_hidden_dim=[3, 5], teacher_hidden_dim=[7, 11])
+    assert [(p.in_features, p.out_features) for p in distiller.hidden_projections] == [(3, 11), (5, 7), (5, 11)]
+    student = DistillSignals(hidden=[torch.randn(2, 4, 3), torch.randn(2, 4, 5)])
+    teacher = DistillSignals(hidden=[torch.randn(2, 4, 7), torch.randn(2, 4, 11)])
+    loss, logs = distiller(student, teacher)
+    assert set(logs) == {"distill_hidden"} and loss > 0
+
+
 def test_annealed_distillation_weight_falls_linearly_to_zero():
     constant = DistillConfig(teacher="x")
     assert [constant.scale_at(s) for s in (0, 500, 10_000)] == [1.0, 1.0, 1.0]
@@ -149,6 +159,32 @@ def test_codec_task_distils_from_a_frozen_teacher(tmp_path, corpus):  # noqa: F8
     # the exported student is a plain codec (no projection inside)
     student = CATModel.from_pretrained(tmp_path / "student" / "run" / "model")
     assert not any("distiller" in k for k in student.state_dict())
+
+
+def test_codec_task_matches_decoder_stage_outputs_through_projections(tmp_path, corpus):  # noqa: F811
+    from catcodec.training_task import decoder_stage_dims, decoder_stage_outputs
+
+    teacher_cfg = load_config(tiny_recipe(tmp_path / "teacher", corpus, max_steps=1))
+    Trainer(teacher_cfg, get_task("codec")(teacher_cfg)).fit()
+    teacher = CATModel.from_pretrained(tmp_path / "teacher" / "run" / "model").eval()
+    # the taps see every decoder stage, in the order they run, with the widths decoder_stage_dims names
+    with torch.no_grad(), decoder_stage_outputs(teacher) as hidden:
+        teacher(torch.randn(1, 1, 4000))
+    assert [h.shape[-1] for h in hidden] == decoder_stage_dims(teacher.config)
+    assert len(hidden) == teacher.config.num_stages and hidden[0].shape[1] < hidden[-1].shape[1]
+    assert all(not stage._forward_hooks for stage in teacher.decoder.stages)  # removed on the way out
+
+    recipe = tiny_recipe(tmp_path / "student", corpus, max_steps=2,
+                         distill={"teacher": str(tmp_path / "teacher" / "run" / "model"), "kl": 0.0, "hidden": 1.0,
+                                  "hidden_layers": [[0, 0], [-1, -1]]})
+    config = load_config(recipe)
+    trainer = Trainer(config, get_task("codec")(config))
+    projections = trainer.models.raw("generator").distiller.hidden_projections
+    dims = decoder_stage_dims(teacher.config)
+    assert [(p.in_features, p.out_features) for p in projections] == [(dims[0], dims[0]), (dims[-1], dims[-1])]
+    trainer.fit()
+    lines = [json.loads(l) for l in (tmp_path / "student" / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(l["distill_hidden"] > 0 for l in lines if l["split"] == "train")
 
 
 def test_asr_task_distils_logits_and_hidden_states_from_a_wider_teacher(tmp_path):

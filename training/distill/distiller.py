@@ -9,7 +9,7 @@ projections learn); the teacher is a `FrozenTeacher` the task keeps apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -35,8 +35,8 @@ class Distiller(nn.Module):
     def __init__(
         self,
         config: DistillConfig,
-        student_hidden_dim: int | None = None,
-        teacher_hidden_dim: int | None = None,
+        student_hidden_dim: int | Sequence[int] | None = None,
+        teacher_hidden_dim: int | Sequence[int] | None = None,
         student_latent_dim: int | None = None,
         teacher_latent_dim: int | None = None,
         audio_distance: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
@@ -47,8 +47,10 @@ class Distiller(nn.Module):
         if config.hidden > 0:
             if student_hidden_dim is None or teacher_hidden_dim is None:
                 raise ValueError("distill.hidden > 0 needs the student's and the teacher's hidden widths")
-            for _ in config.hidden_layers:
-                self.hidden_projections.append(nn.Linear(student_hidden_dim, teacher_hidden_dim, bias=False))
+            for s, t in config.hidden_layers:  # one width for every layer, or a width per layer (indexed like them)
+                s_dim = student_hidden_dim if isinstance(student_hidden_dim, int) else student_hidden_dim[s]
+                t_dim = teacher_hidden_dim if isinstance(teacher_hidden_dim, int) else teacher_hidden_dim[t]
+                self.hidden_projections.append(nn.Linear(s_dim, t_dim, bias=False))
         self.latent_projection = None
         if config.latent > 0:
             if student_latent_dim is None or teacher_latent_dim is None:
