@@ -165,10 +165,11 @@ class CATASRModel(CATASRPreTrainedModel):
         text_ids: torch.LongTensor,
         text_lengths: torch.LongTensor,
         levels: torch.LongTensor | None = None,
-        output_text_hidden_states: bool = False,
+        output_hidden_states: bool = False,
     ) -> CATASROutput:
         """Teacher-forced loss on the text only. codes [B, K', F] and text_ids [B, Lt] ([BOS, chars..., EOS])
-        right-padded; levels [B] codebooks each item reads (default: random in training, all in eval)."""
+        right-padded; levels [B] codebooks each item reads (default: random in training, all in eval).
+        `output_hidden_states` also returns the last states at the text and the audio positions (distillation)."""
         b, k, f = codes.shape
         device = codes.device
         levels = self.sample_levels(b, k, device) if levels is None else levels.to(device).clamp(1, k)
@@ -202,7 +203,7 @@ class CATASRModel(CATASRPreTrainedModel):
             ctc = self.ctc_loss(audio_states, frame_lengths, text_ids, text_lengths)
             loss = loss + self.config.ctc_weight * ctc
         audio_hidden = None
-        if output_text_hidden_states:
+        if output_hidden_states:
             real_frames = torch.arange(f, device=device)[None] < frame_lengths.to(device)[:, None]  # [B, F]
             audio_hidden = audio_states[:, :f][real_frames]
         return CATASROutput(
@@ -210,7 +211,7 @@ class CATASRModel(CATASRPreTrainedModel):
             ctc_loss=ctc,
             logits=logits,
             labels=targets,
-            text_hidden_states=hidden[text_positions] if output_text_hidden_states else None,
+            text_hidden_states=hidden[text_positions] if output_hidden_states else None,
             audio_hidden_states=audio_hidden,
         )
 

@@ -56,7 +56,7 @@ class DistilledASR(nn.Module):
 
     def forward(self, teacher: DistillSignals, **batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """(student's own loss, distillation loss, its parts): both inside one forward, as DDP requires."""
-        out = self.asr(**batch, output_text_hidden_states=True)
+        out = self.asr(**batch, output_hidden_states=True)
         student = DistillSignals(logits=out.logits, hidden=[out.audio_hidden_states, out.text_hidden_states])
         distill_loss, logs = self.distiller(student, teacher)
         return out.loss, distill_loss, logs
@@ -130,7 +130,7 @@ class ASRTask(CodesTextBatches, Task):
             out = models["model"](**batch)
             return StepOutput({"model": out.loss}, {} if out.ctc_loss is None else {"ctc": float(out.ctc_loss.detach())})
         k = self.teacher.model.config.num_quantizers
-        t = self.teacher.to(device)(**{**batch, "codes": batch["codes"][:, :k]}, output_text_hidden_states=True)
+        t = self.teacher.to(device)(**{**batch, "codes": batch["codes"][:, :k]}, output_hidden_states=True)
         teacher = DistillSignals(logits=t.logits, hidden=[t.audio_hidden_states, t.text_hidden_states])
         task_loss, distill_loss, logs = models["model"](teacher, **batch)
         scale = self.distill.scale_at(step)

@@ -1,13 +1,15 @@
 """Does distillation help a small codec? A half-width student trained alone vs distilled from the default codec.
 
     python benchmarks/bench_distill_codec.py [--steps 600] [--threads 1] [--teacher catcodec/pretrained/cat-small-16k]
+        [--latent-weight 1] [--audio-weight 15] [--hidden-weight 0 --hidden-layers "[[1, 1], [2, 2]]"]
+        [--anneal-steps N] [--students alone,distilled] [--unit-codes]
 
 Both students start from the same initialisation and see the same batches in the same order for the same
 number of steps (reconstruction phase only: no discriminator, so the comparison is cheap and not noisy).
 The distilled one also matches the teacher's quantizer-input latents (through a learned projection) and
-its output audio (multi-scale mel distance). Prints held-out mel distance per number of codebooks and STOI
-at 2 kbps for both, the teacher for scale, and the ratio. Needs the manifests of configs/codec_small_cpu.yaml.
-Not a test: figures depend on the machine and the step budget.
+its output audio (multi-scale mel distance); `--hidden-weight` adds its decoder stages' outputs. Prints
+held-out mel distance per number of codebooks and STOI at 2 kbps for both, the teacher for scale, and the ratio.
+Needs the manifests of configs/codec_small_cpu.yaml. Not a test: figures depend on the machine and the step budget.
 """
 
 from __future__ import annotations

@@ -74,7 +74,8 @@ def decoder_stage_outputs(codec: CATModel, enabled: bool = True) -> Iterator[lis
     """While inside, collects each decoder stage's output [B, T_i, D_i] in the order the stages run (the 12.5 Hz
     stage first, the one before the output head last): hidden states for distillation, with no change to the model."""
     outputs: list[torch.Tensor] = []
-    handles = [stage.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for stage in codec.decoder.stages] if enabled else []
+    stages = codec.decoder.stages if enabled else []
+    handles = [stage.register_forward_hook(lambda _m, _i, out: outputs.append(out)) for stage in stages]
     try:
         yield outputs
     finally:

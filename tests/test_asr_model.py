@@ -71,12 +71,12 @@ def test_hidden_states_for_distillation_cover_the_real_frames_and_the_text_posit
     model = tiny().eval()
     b = batch()
     assert model(**b).audio_hidden_states is None  # only on request
-    out = model(**b, output_text_hidden_states=True)
+    out = model(**b, output_hidden_states=True)
     assert out.audio_hidden_states.shape == (9 + 5, 32)  # the real frames of both items, not the padding
     assert out.text_hidden_states.shape == (out.logits.shape[0], 32)
     # the second item's frames are its own states, whatever its padding holds
     alone = model(codes=b["codes"][1:, :, :5], frame_lengths=torch.tensor([5]), text_ids=b["text_ids"][1:, :4],
-                  text_lengths=torch.tensor([4]), output_text_hidden_states=True)
+                  text_lengths=torch.tensor([4]), output_hidden_states=True)
     assert torch.allclose(alone.audio_hidden_states, out.audio_hidden_states[9:], atol=1e-4)
 
 
