@@ -113,7 +113,7 @@ class ASRTask(CodesTextBatches, Task):
         if not self.cfg["train_manifests"]:
             raise ValueError("task.train_manifests is empty: cache codes first (catcodec tokenize MANIFEST)")
         k, cap = self.model_config.num_quantizers, self.cfg["max_frames"]
-        train = CodesTextDataset(self.cfg["train_manifests"], k, cap, self.tokenizer)
+        train = CodesTextDataset(self.cfg["train_manifests"], k, cap, self.tokenizer, seed=self.config.seed)
         log.info("asr data: %d items (%d left out)", len(train), train.skipped)
         val = CodesTextDataset(self.cfg["val_manifests"], k, cap, self.tokenizer) if self.cfg["val_manifests"] else None
         record_codec_weights(self.model_config, train, val)

@@ -132,6 +132,33 @@ def test_pairs_without_the_first_clips_text_look_like_an_audio_only_prompt(tmp_p
     assert not any(none.audio_only_prompt)
 
 
+def test_weighted_codes_manifests_repeat_or_thin_their_lines(tmp_path):
+    from tts.text import CharTokenizer
+    from tts.training_task import CodesTextDataset
+
+    clips = [(w, "a", 5 + i) for i, w in enumerate(["one", "two", "three", "four"])]
+    a = _codes_corpus(tmp_path / "a", clips)
+    b = _codes_corpus(tmp_path / "b", [("five", "b", 9), ("six", "b", 10)])
+    tok = CharTokenizer()
+
+    def texts(data):
+        return [tok.decode(data[i]["text"].tolist()) for i in range(len(data))]
+
+    plain = CodesTextDataset([a, b], num_quantizers=2, max_frames=30)
+    assert texts(plain) == ["one", "two", "three", "four", "five", "six"]
+    twice_b = CodesTextDataset([a, [b, 2]], num_quantizers=2, max_frames=30)
+    assert texts(twice_b) == ["one", "two", "three", "four", "five", "six", "five", "six"]
+    assert twice_b.frames == [5, 6, 7, 8, 9, 10, 9, 10] and twice_b.speakers[-1] == "b"
+    half_a = CodesTextDataset([(a, 0.5), b], num_quantizers=2, max_frames=30, seed=3)
+    kept = texts(half_a)[:2]
+    assert len(half_a) == 4 and set(kept) < {"one", "two", "three", "four"} and len(set(kept)) == 2
+    assert texts(CodesTextDataset([(a, 0.5), b], num_quantizers=2, max_frames=30, seed=3))[:2] == kept  # fixed by the seed
+    assert texts(CodesTextDataset([(a, 1.5)], num_quantizers=2, max_frames=30)).count("one") in (1, 2)
+    assert len(CodesTextDataset([(a, 1.5)], num_quantizers=2, max_frames=30)) == 6
+    with pytest.raises(ValueError, match="must be a finite number >= 0"):
+        CodesTextDataset([(a, -1)], num_quantizers=2, max_frames=30)
+
+
 def test_codes_of_different_codec_weights_are_refused(tmp_path):
     from tts.training_task import CodesTextDataset, record_codec_weights, same_codec_weights
 

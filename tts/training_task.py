@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 from catcodec import CATModel
 from catcodec.codes_file import CodesFile, CodesFileError, read_codes
 from training.data import BucketBatchSampler
+from training.data import normalise_sources
 from training.task import Models, StepOutput, Task, register_task
 from training.warm_start import warm_start_code_reader
 
@@ -71,10 +72,13 @@ def same_codec_weights(ids_of: dict[str, str]) -> str:
 
 
 class CodesTextDataset(Dataset):
-    """(text ids, codes [K, F]) pairs from codes manifests; only lines with a usable transcript."""
+    """(text ids, codes [K, F]) pairs from codes manifests; only lines with a usable transcript.
 
-    def __init__(self, manifests: list[str | Path], num_quantizers: int, max_frames: int,
-                 tokenizer: CharTokenizer | None = None) -> None:
+    A manifest given as [path, weight] is read `weight` times over (2: every line twice; 0.5: a fixed half of
+    its lines, drawn once), to raise or lower a source's share without copying files."""
+
+    def __init__(self, manifests: list[str | Path | tuple[str | Path, float]], num_quantizers: int, max_frames: int,
+                 tokenizer: CharTokenizer | None = None, seed: int = 0) -> None:
         self.tokenizer = tokenizer or CharTokenizer()
         self.num_quantizers = num_quantizers
         self.items: list[tuple[list[int], Path]] = []
@@ -85,7 +89,7 @@ class CodesTextDataset(Dataset):
         self.skipped = 0
         self.codec_weights_id = ""  # of the codec that made the codes (one per manifest, all equal), "" if unknown
         ids_of: dict[str, str] = {}
-        for manifest in map(Path, manifests):
+        for k, (manifest, weight) in enumerate(normalise_sources(manifests)):
             first = len(self.items)
             for line in manifest.read_text(encoding="utf-8").splitlines():
                 if not line.strip():
@@ -104,11 +108,25 @@ class CodesTextDataset(Dataset):
                 self.speakers.append(row.get("speaker"))
             if len(self.items) > first:
                 ids_of[str(manifest)] = _read_cached_codes(self.items[first][1]).weights_id
+            self._reweight(first, weight, np.random.default_rng([seed, k]))
         if not self.items:
             raise ValueError(f"no usable (text, codes) items in {', '.join(map(str, manifests))}")
         self.codec_weights_id = same_codec_weights(ids_of)
         self.partners = [None] * len(self.items)
         self.audio_only_prompt = [False] * len(self.items)
+
+    def _reweight(self, first: int, weight: float, rng: np.random.Generator) -> None:
+        """Repeat the items from index `first` on `weight` times over: whole copies, then a drawn share."""
+        if weight == 1.0:
+            return
+        lists = (self.items, self.frames, self.speakers)
+        block = [lst[first:] for lst in lists]
+        whole, frac = divmod(weight, 1.0)
+        picked = np.sort(rng.permutation(len(block[0]))[: round(frac * len(block[0]))])
+        for lst, own in zip(lists, block):
+            del lst[first:]
+            lst.extend(own * int(whole))
+            lst.extend(own[i] for i in picked)
 
     def pair_same_speaker(self, prob: float, max_frames: int, seed: int, prompt_text_dropout: float = 0.0) -> int:
         """Make a `prob` share of the items two clips of one speaker in a row ([text a, text b ; frames a,
@@ -236,7 +254,7 @@ class TTSTask(CodesTextBatches, Task):
         if not self.cfg["train_manifests"]:
             raise ValueError("task.train_manifests is empty: cache codes first (catcodec tokenize MANIFEST)")
         k, cap = self.model_config.num_quantizers, self.cfg["max_frames"]
-        train = CodesTextDataset(self.cfg["train_manifests"], k, cap, self.tokenizer)
+        train = CodesTextDataset(self.cfg["train_manifests"], k, cap, self.tokenizer, seed=self.config.seed)
         paired = 0
         if self.cfg["pair_prob"] > 0:
             paired = train.pair_same_speaker(self.cfg["pair_prob"], cap, self.config.seed, self.cfg["prompt_text_dropout"])

@@ -1,7 +1,7 @@
 """Speech data for the training engine: manifests, a mixed/cropped audio dataset and its collate, and a
 length-bucketed batch sampler. Generic: imports no model package."""
 
-from .audio_dataset import AudioBatch, AudioDataset, collate_audio
+from .audio_dataset import AudioBatch, AudioDataset, collate_audio, normalise_sources
 from .manifest import ManifestEntry, read_manifest, split_by_speaker, write_manifest
 from .samplers import BucketBatchSampler
 
@@ -11,6 +11,7 @@ __all__ = [
     "BucketBatchSampler",
     "ManifestEntry",
     "collate_audio",
+    "normalise_sources",
     "read_manifest",
     "split_by_speaker",
     "write_manifest",

@@ -29,8 +29,8 @@ class UnreadableAudio(Exception):
     """An audio file that cannot be used (missing, corrupt, empty, non-finite)."""
 
 
-def _normalise_sources(sources: Sequence[Source] | str | Path) -> list[tuple[Path, float]]:
-    """[(manifest, weight)]; a bare path has weight 1.0."""
+def normalise_sources(sources: Sequence[Source] | str | Path) -> list[tuple[Path, float]]:
+    """[(manifest, weight)] from bare paths (weight 1.0) and [path, weight] pairs, weights checked."""
     if isinstance(sources, (str, Path)):
         sources = [sources]
     out = []
@@ -95,7 +95,7 @@ class AudioDataset(torch.utils.data.Dataset):
         self.gain_db = gain_db
         self.seed = seed
         self.sources: list[tuple[Path, float, list[ManifestEntry]]] = []
-        for path, weight in _normalise_sources(sources):
+        for path, weight in normalise_sources(sources):
             kept = [e for e in read_manifest(path) if self._keep(e, min_seconds, max_seconds, require_text)]
             self.sources.append((path, weight, kept))
         self.num_failed = 0
