@@ -161,6 +161,26 @@ def test_codec_task_distils_from_a_frozen_teacher(tmp_path, corpus):  # noqa: F8
     assert not any("distiller" in k for k in student.state_dict())
 
 
+def test_a_distilled_codec_draws_what_its_alone_twin_draws(tmp_path, corpus):  # noqa: F811
+    teacher_cfg = load_config(tiny_recipe(tmp_path / "teacher", corpus, max_steps=1))
+    Trainer(teacher_cfg, get_task("codec")(teacher_cfg)).fit()
+
+    def first_steps(name: str, distill: dict | None) -> list[dict]:
+        # quantizer dropout makes the first step draw from the global generator
+        config = load_config(tiny_recipe(tmp_path / name, corpus, {"quantizer_dropout": 0.5}, max_steps=2, distill=distill))
+        Trainer(config, get_task("codec")(config)).fit()
+        lines = [json.loads(l) for l in (tmp_path / name / "run" / "metrics.jsonl").read_text().splitlines()]
+        return [l for l in lines if l["split"] == "train"]
+
+    alone = first_steps("alone", None)
+    # the trainer seeds again after building the models, so loading the teacher and making the projection shift
+    # no random draw: same init, quantizer dropout and crops, and the first step's figures are the alone twin's
+    distilled = first_steps("distilled", {"teacher": str(tmp_path / "teacher" / "run" / "model"), "kl": 0.0,
+                                          "latent": 1e-9})
+    for key in ("mel", "commitment", "codebook"):
+        assert distilled[0][key] == alone[0][key], key
+
+
 def test_codec_task_matches_decoder_stage_outputs_through_projections(tmp_path, corpus):  # noqa: F811
     from catcodec.training_task import decoder_stage_dims, decoder_stage_outputs
 
