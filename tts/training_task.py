@@ -20,8 +20,7 @@ from torch.utils.data import Dataset
 
 from catcodec import CATModel
 from catcodec.codes_file import CodesFile, CodesFileError, read_codes
-from training.data import BucketBatchSampler
-from training.data import normalise_sources
+from training.data import BucketBatchSampler, normalise_sources
 from training.task import Models, StepOutput, Task, register_task
 from training.warm_start import warm_start_code_reader
 
