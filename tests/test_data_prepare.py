@@ -18,7 +18,7 @@ def test_plan_per_model(tmp_path: Path) -> None:
     shared, data = tmp_path / "shared", tmp_path / "data"
     every = names(plan(shared, data, tokenize=True))
     assert every.index("manifests") < every.index("sentences") < every.index("synth_tts") < every.index("synth_tts_speed")
-    assert every[-7:] == [n for n in every if n.startswith("tokenize")]  # codes come after all the audio
+    assert every[-9:] == [n for n in every if n.startswith("tokenize")]  # codes come after all the audio
 
     codec = names(plan(shared, data, only="codec", tokenize=True))
     assert codec == ["manifests", "fillets", "synth"]  # the codec trains on audio: nothing tokenized
@@ -29,7 +29,8 @@ def test_plan_per_model(tmp_path: Path) -> None:
     assert "tokenize synth_extra/train.jsonl" not in tts
 
     asr = names(plan(shared, data, only="asr"))
-    assert asr == ["manifests", "sentences", "synth_tts", "synth_fortunes", "synth_extra", "synth_tts_speed"]
+    assert asr == ["manifests", "sentences", "synth_tts", "synth_fortunes", "synth_extra", "synth_tts_speed",
+                   "synth_tts_revoiced", "synth_fortunes_revoiced"]
 
 
 def test_tokenize_step_writes_the_recipes_codes_manifest(tmp_path: Path) -> None:

@@ -3,8 +3,8 @@
     python -m training.data.prepare --shared ../shared/data/speech              # codec, TTS and ASR audio
     python -m training.data.prepare --shared ../shared/data/speech --tokenize   # + the codes TTS and ASR train on
 
-Each step is one of the data modules (`build_manifests`, `fillets`, `sentences`, `synthesize`, `perturb`) or
-`catcodec tokenize`, run in a subprocess. A step whose output is already complete is skipped, and the
+Each step is one of the data modules (`build_manifests`, `fillets`, `sentences`, `synthesize`, `perturb`,
+`revoice`) or `catcodec tokenize`, run in a subprocess. A step whose output is already complete is skipped, and the
 synthesis and perturbation steps keep the files they already wrote, so an interrupted run resumes where it
 stopped. A codes manifest already there is kept whichever codec made it: delete `NAME.codes.jsonl` to
 tokenize again with another codec (`bench_asr.py` and the pipelines refuse codes of other codec weights).
@@ -64,6 +64,14 @@ def audio_steps(shared: Path, data: Path) -> list[Step]:
         Step("synth_tts_speed", "training.data.perturb", (str(data / "synth_tts/train.jsonl"), "--factors", "0.9",
                                                           "1.1", "--alternate", "--out", str(data / "synth_tts_speed")),
              str(data / "synth_tts_speed/train.jsonl"), used_by=("asr",)),
+        Step("synth_tts_revoiced", "training.data.revoice",
+             (str(data / "synth_tts/train.jsonl"), "--variants", "0.8:1.1", "1.25:0.9", "1:1", "1.4:1.15",
+              "--alternate", "--out", str(data / "synth_tts_revoiced")),
+             str(data / "synth_tts_revoiced/train.jsonl"), used_by=("asr",)),
+        Step("synth_fortunes_revoiced", "training.data.revoice",
+             (str(data / "synth_fortunes/train.jsonl"), "--variants", "0.7:0.9", "1.15:1.05", "0.9:0.95", "1.3:1.2",
+              "--alternate", "--out", str(data / "synth_fortunes_revoiced")),
+             str(data / "synth_fortunes_revoiced/train.jsonl"), used_by=("asr",)),
     ]
 
 
@@ -72,6 +80,7 @@ TOKENIZED = {
     "synth_tts/val.jsonl": ("tts", "asr"), "manifests/val.jsonl": ("tts", "asr"),
     "synth_tts/train.jsonl": ("tts", "asr"), "manifests/train.jsonl": ("tts", "asr"),
     "synth_tts_speed/train.jsonl": ("asr",), "synth_fortunes/train.jsonl": ("asr",), "synth_extra/train.jsonl": ("asr",),
+    "synth_tts_revoiced/train.jsonl": ("asr",), "synth_fortunes_revoiced/train.jsonl": ("asr",),
 }
 
 
