@@ -16,12 +16,10 @@ from pathlib import Path
 
 import librosa
 import numpy as np
-import soundfile as sf
 from tqdm import tqdm
 
-from catcodec.audio import load_audio_with_rate, save_audio
-
-from .manifest import ManifestEntry, read_manifest, speaker_folder, write_manifest
+from .copies import copied_entry, copy_jobs, write_copies
+from .manifest import ManifestEntry
 
 MIN_FACTOR, MAX_FACTOR = 0.5, 2.0  # beyond this, speech stops sounding like a person
 PEAK = 0.95  # resampling can overshoot: copies are scaled to stay below this
@@ -52,31 +50,14 @@ def speaker_name(speaker: str, factor: float) -> str:
     return f"{speaker}~speed{factor:g}"
 
 
-def perturbed_entry(entry: ManifestEntry, factor: float, out: Path) -> ManifestEntry:
-    """Write the copy of one clip (kept if it exists) and return its manifest entry."""
-    path = out / "audio" / speaker_folder(speaker_name(entry.speaker, factor)) / f"{Path(entry.audio).stem}.flac"
-    if not path.exists():
-        wav, rate = load_audio_with_rate(entry.audio)  # mono; clear errors on a missing, empty or corrupt clip
-        save_audio(path, change_speed(wav, factor, rate), rate)  # atomic 16-bit FLAC
-    info = sf.info(str(path))
-    extra = {**entry.extra, "speed": factor, "source_audio": entry.audio}
-    return ManifestEntry(str(path), entry.text, speaker_name(entry.speaker, factor), info.samplerate,
-                         round(info.frames / info.samplerate, 4), extra)
-
-
 def perturb_manifest(manifest: Path, factors: list[float], out: Path, alternate: bool = False) -> list[ManifestEntry]:
     """Every entry of `manifest` at every factor (or, with `alternate`, entry i once at factor i mod len),
     written under `out`; returns the new entries."""
     for f in factors:
         check_factor(f)
-    entries = read_manifest(manifest)
-    if not entries:
-        raise ValueError(f"{manifest} has no entries")
-    if alternate:
-        jobs = [(e, factors[i % len(factors)]) for i, e in enumerate(entries)]
-    else:
-        jobs = [(e, f) for f in factors for e in entries]
-    return [perturbed_entry(e, f, out) for e, f in tqdm(jobs, desc="speed", unit="clip")]
+    jobs = copy_jobs(manifest, factors, alternate)
+    return [copied_entry(e, speaker_name(e.speaker, f), out, lambda wav, rate, f=f: change_speed(wav, f, rate),
+                         {"speed": f}) for _, e, f in tqdm(jobs, desc="speed", unit="clip")]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,10 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         entries = perturb_manifest(args.manifest, args.factors, args.out, args.alternate)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"perturb: error: {e}") from None
-    write_manifest(entries, args.out / args.manifest.name)
-    hours = sum(e.duration for e in entries) / 3600
-    print(f"wrote {len(entries)} clips ({hours:.2f} h, {len({e.speaker for e in entries})} speakers) "
-          f"to {args.out / args.manifest.name}")
+    print(write_copies(entries, args.out / args.manifest.name))
 
 
 if __name__ == "__main__":

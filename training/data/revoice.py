@@ -18,15 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from scipy.signal import lfilter
 from tqdm import tqdm
 
-from catcodec.audio import load_audio_with_rate, save_audio
 from catcodec.pitch import estimate_pitch
 
-from .manifest import ManifestEntry, read_manifest, speaker_folder, write_manifest
+from .copies import copied_entry, copy_jobs, write_copies
+from .manifest import ManifestEntry
 
 MIN_FACTOR, MAX_FACTOR = 0.5, 2.0  # beyond this the copies stop sounding like a person
 PEAK = 0.95
@@ -149,31 +148,14 @@ def speaker_name(speaker: str, variant: Variant) -> str:
     return f"{speaker}~revoice-{variant.name}"
 
 
-def revoiced_entry(entry: ManifestEntry, variant: Variant, out: Path, seed: int) -> ManifestEntry:
-    """Write the copy of one clip (kept if it exists) and return its manifest entry."""
-    path = out / "audio" / speaker_folder(speaker_name(entry.speaker, variant)) / f"{Path(entry.audio).stem}.flac"
-    if not path.exists():
-        wav, rate = load_audio_with_rate(entry.audio)  # mono; clear errors on a missing, empty or corrupt clip
-        save_audio(path, revoice(wav, rate, variant, seed=seed), rate)  # atomic 16-bit FLAC
-    info = sf.info(str(path))
-    extra = {**entry.extra, "revoice": variant.name, "source_audio": entry.audio}
-    return ManifestEntry(str(path), entry.text, speaker_name(entry.speaker, variant), info.samplerate,
-                         round(info.frames / info.samplerate, 4), extra)
-
-
 def revoice_manifest(manifest: Path, variants: list[Variant], out: Path, alternate: bool = False) -> list[ManifestEntry]:
     """Every entry of `manifest` in every variant (or, with `alternate`, entry i once in variant i mod len),
     written under `out`; returns the new entries. Entry i's noise is seeded with i, so copies are reproducible."""
     if not variants:
         raise ValueError("revoice needs at least one variant")
-    entries = read_manifest(manifest)
-    if not entries:
-        raise ValueError(f"{manifest} has no entries")
-    if alternate:
-        jobs = [(i, e, variants[i % len(variants)]) for i, e in enumerate(entries)]
-    else:
-        jobs = [(i, e, v) for v in variants for i, e in enumerate(entries)]
-    return [revoiced_entry(e, v, out, seed=i) for i, e, v in tqdm(jobs, desc="revoice", unit="clip")]
+    jobs = copy_jobs(manifest, variants, alternate)
+    return [copied_entry(e, speaker_name(e.speaker, v), out, lambda wav, rate, v=v, i=i: revoice(wav, rate, v, seed=i),
+                         {"revoice": v.name}) for i, e, v in tqdm(jobs, desc="revoice", unit="clip")]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -191,10 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         entries = revoice_manifest(args.manifest, variants, args.out, args.alternate)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"revoice: error: {e}") from None
-    write_manifest(entries, args.out / args.manifest.name)
-    hours = sum(e.duration for e in entries) / 3600
-    print(f"wrote {len(entries)} clips ({hours:.2f} h, {len({e.speaker for e in entries})} speakers) "
-          f"to {args.out / args.manifest.name}")
+    print(write_copies(entries, args.out / args.manifest.name))
 
 
 if __name__ == "__main__":
