@@ -117,10 +117,11 @@ def revoice(
     n_fft = 1 << (window + order).bit_length()
     hann = np.hanning(window)
     power = np.abs(np.fft.rfft(_frames(x, hop, window, count) * hann, n_fft)) ** 2
-    bins = np.arange(power.shape[1])
-    if variant.formant != 1.0:
-        source_bins = bins / variant.formant
-        power = np.stack([np.interp(source_bins, bins, p, right=0.0) for p in power])
+    if variant.formant != 1.0:  # bin k reads the source spectrum at k / formant (linear interpolation; 0 beyond it)
+        source = np.arange(power.shape[1]) / variant.formant
+        low = np.minimum(source.astype(int), power.shape[1] - 2)
+        frac = source - low
+        power = np.where(source <= power.shape[1] - 1, power[:, low] * (1 - frac) + power[:, low + 1] * frac, 0.0)
     r = np.fft.irfft(power, n_fft)[:, : order + 1]
     r[:, 0] *= 1.0 + 1e-6  # white-noise correction: keeps the recursion stable on pure tones
     a, err = levinson(r, order)
