@@ -298,8 +298,7 @@ class CodecTask(Task):
         return DistillSignals(latents=out.encoder_latents, audio=audio, hidden=hidden)
 
     def _dataset(self, manifests: list, crop: float | None, gain, **filters) -> AudioDataset:
-        sources = [tuple(m) if isinstance(m, (list, tuple)) else (m, 1.0) for m in manifests]
-        return AudioDataset(sources, self.sampling_rate, crop_seconds=crop, gain_db=gain, seed=self.config.seed, **filters)
+        return AudioDataset(manifests, self.sampling_rate, crop_seconds=crop, gain_db=gain, seed=self.config.seed, **filters)
 
     def _semantic_dataset(self, manifests: list, gain) -> AudioDataset | None:
         """Whole utterances with transcripts, up to `semantic_max_seconds` (None without manifests or head)."""
