@@ -2,12 +2,13 @@
 
     python benchmarks/bench_distill_codec.py [--steps 600] [--threads 1] [--teacher catcodec/pretrained/cat-small-16k]
         [--latent-weight 1] [--audio-weight 15] [--hidden-weight 0 --hidden-layers "[[1, 1], [2, 2]]"]
-        [--anneal-steps N] [--students alone,distilled] [--unit-codes]
+        [--anneal-steps N] [--inherit-quantizer] [--students alone,distilled] [--unit-codes]
 
 Both students start from the same initialisation and see the same batches in the same order for the same
 number of steps (reconstruction phase only: no discriminator, so the comparison is cheap and not noisy).
 The distilled one also matches the teacher's quantizer-input latents (through a learned projection) and
-its output audio (multi-scale mel distance); `--hidden-weight` adds its decoder stages' outputs. Prints
+its output audio (multi-scale mel distance); `--hidden-weight` adds its decoder stages' outputs;
+`--inherit-quantizer` starts it with the teacher's quantizer (same shapes) and an identity latent projection. Prints
 held-out mel distance per number of codebooks and STOI at 2 kbps for both, the teacher for scale, and the ratio.
 Needs the manifests of configs/codec_small_cpu.yaml. Not a test: figures depend on the machine and the step budget.
 """
@@ -107,6 +108,8 @@ def main() -> None:
                     help="JSON pairs [student, teacher] of decoder stages matched, in the order they run (0 = 12.5 Hz)")
     ap.add_argument("--anneal-steps", type=int, default=0,
                     help="the distillation weights fall linearly to 0 over these first steps (0: constant)")
+    ap.add_argument("--inherit-quantizer", action="store_true",
+                    help="the distilled student starts with the teacher's quantizer (distill.inherit_quantizer)")
     ap.add_argument("--students", default="alone,distilled",
                     help="which students to train (comma-separated); one alone is for trying distill settings")
     args = ap.parse_args()
@@ -114,7 +117,7 @@ def main() -> None:
 
     distill = {"teacher": args.teacher, "kl": 0.0, "latent": args.latent_weight, "audio": args.audio_weight, "task": 1.0,
                "hidden": args.hidden_weight, "hidden_layers": json.loads(args.hidden_layers),
-               "anneal_steps": args.anneal_steps}
+               "anneal_steps": args.anneal_steps, "inherit_quantizer": args.inherit_quantizer}
     results = {}
     for name, block in (("alone", None), ("distilled", distill)):
         if name not in args.students.split(","):

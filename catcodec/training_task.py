@@ -174,6 +174,28 @@ def calibration_latents(model: CATModel) -> torch.Tensor:
     return q.latents
 
 
+def inherit_quantizer(student: CATModel, teacher: CATModel, distiller: Distiller) -> None:
+    """`distill.inherit_quantizer`: copy the teacher's quantizer (every codebook and projection) into the student
+    and make the latent projection the identity, so the student's encoder is pulled towards the very latents the
+    teacher's codebooks were fitted to, and its decoder reads them from the first step."""
+    mine, theirs = student.quantizer.state_dict(), teacher.quantizer.state_dict()
+    differ = sorted(k for k in set(mine) | set(theirs) if k not in mine or k not in theirs or mine[k].shape != theirs[k].shape)
+    if differ or student.config.unit_codes != teacher.config.unit_codes:
+        raise ValueError(
+            "distill.inherit_quantizer needs a student quantizer shaped like the teacher's (num_quantizers, "
+            "codebook_size, codebook_dim, quantizer_dim, unit_codes): teacher "
+            f"{teacher.config.num_quantizers} x {teacher.config.codebook_size} x {teacher.config.codebook_dim} on "
+            f"{teacher.config.quantizer_dim}, student {student.config.num_quantizers} x {student.config.codebook_size} "
+            f"x {student.config.codebook_dim} on {student.config.quantizer_dim}"
+            + (f"; differing tensors: {', '.join(differ[:4])}" if differ else "; unit_codes differ")
+        )
+    student.quantizer.load_state_dict(theirs)
+    projection = distiller.latent_projection
+    if projection is not None and projection.in_features == projection.out_features:
+        with torch.no_grad():
+            projection.weight.copy_(torch.eye(projection.in_features))
+
+
 def release_saved_unit_codes(model: CATModel) -> list[float]:
     """Warm-starting a DAC-style quantizer (`unit_codes: false`) from weights trained with unit codes: the copied
     layers are rescaled (`ResidualVectorQuantizer.release_unit_codes`) at the latent lengths of the bundled
@@ -279,7 +301,7 @@ class CodecTask(Task):
                 f"distill.teacher reads {teacher.config.sampling_rate} Hz audio, the student {student.config.sampling_rate} Hz"
             )
         self.teacher = FrozenTeacher(teacher)
-        return Distiller(
+        distiller = Distiller(
             self.distill,
             student_hidden_dim=decoder_stage_dims(student.config),
             teacher_hidden_dim=decoder_stage_dims(teacher.config),
@@ -287,6 +309,9 @@ class CodecTask(Task):
             teacher_latent_dim=teacher.config.stage_output_dims[-1],
             audio_distance=self._mel,
         )
+        if self.distill.inherit_quantizer:
+            inherit_quantizer(student, teacher, distiller)
+        return distiller
 
     def _teacher_signals(self, batch: AudioBatch) -> DistillSignals | None:
         if self.teacher is None:

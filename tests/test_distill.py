@@ -207,6 +207,31 @@ def test_codec_task_matches_decoder_stage_outputs_through_projections(tmp_path, 
     assert all(l["distill_hidden"] > 0 for l in lines if l["split"] == "train")
 
 
+def test_a_codec_student_can_inherit_the_teachers_quantizer(tmp_path, corpus):  # noqa: F811
+    teacher_cfg = load_config(tiny_recipe(tmp_path / "teacher", corpus, max_steps=1))
+    Trainer(teacher_cfg, get_task("codec")(teacher_cfg)).fit()
+    teacher_dir = tmp_path / "teacher" / "run" / "model"
+    teacher = CATModel.from_pretrained(teacher_dir)
+    block = {"teacher": str(teacher_dir), "kl": 0.0, "latent": 1.0, "inherit_quantizer": True}
+
+    # a narrower encoder and decoder, the quantizer shaped like the teacher's
+    narrower = {"stage_dims": [d // 2 for d in teacher.config.stage_dims]}
+    config = load_config(tiny_recipe(tmp_path / "student", corpus, narrower, max_steps=1, distill=block))
+    trainer = Trainer(config, get_task("codec")(config))
+    generator = trainer.models.raw("generator")
+    theirs = teacher.quantizer.state_dict()
+    assert all(torch.equal(v, theirs[k]) for k, v in generator.codec.quantizer.state_dict().items())
+    projection = generator.distiller.latent_projection.weight
+    assert torch.equal(projection, torch.eye(projection.shape[0]))
+    assert generator.codec.config.stage_dims != teacher.config.stage_dims  # only the quantizer is the teacher's
+
+    # a quantizer of another shape is refused by name
+    config = load_config(tiny_recipe(tmp_path / "other", corpus, {"codebook_size": teacher.config.codebook_size * 2},
+                                     max_steps=1, distill=block))
+    with pytest.raises(ValueError, match="inherit_quantizer needs a student quantizer shaped like the teacher's"):
+        Trainer(config, get_task("codec")(config))
+
+
 def test_asr_task_distils_logits_and_hidden_states_from_a_wider_teacher(tmp_path):
     from asr.modeling_asr import CATASRModel
     from test_asr_task import TEXTS, TINY, codes_manifest

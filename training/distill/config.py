@@ -18,6 +18,9 @@ class DistillConfig:
         `hidden_layers` pairs [student_layer, teacher_layer] (indices into the hidden-state lists, -1 = last).
     latent: (codec) weight of matching the teacher's quantizer-input latents through a learned projection.
     audio: (codec) weight of the multi-scale mel distance between student and teacher output audio.
+    inherit_quantizer: (codec) the student starts with the teacher's quantizer (codebooks and projections; the
+        shapes must match) and an identity latent projection, so it learns to write and read the teacher's codes'
+        latent space rather than fitting fresh codebooks first.
     task: weight of the student's own task loss (0 = learn from the teacher only).
     anneal_steps: when > 0, the distillation losses' weights fall linearly to 0 over these first steps, so the
         teacher guides the start and the student's own task decides the end (0 = constant weights).
@@ -31,6 +34,7 @@ class DistillConfig:
     hidden_layers: list[list[int]] = dataclasses.field(default_factory=lambda: [[-1, -1]])
     latent: float = 0.0
     audio: float = 0.0
+    inherit_quantizer: bool = False
     task: float = 1.0
     anneal_steps: int = 0
 
