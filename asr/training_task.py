@@ -95,6 +95,8 @@ class ASRTask(CodesTextBatches, Task):
             log.info("code embeddings start from the code vectors of %s", self.model_config.codec_name)
         if self.distill is None:
             return {"model": model}
+        if self.distill.inherit_quantizer:
+            raise ValueError("distill.inherit_quantizer is for codec students (an ASR model has no quantizer); remove it")
         teacher = CATASRModel.from_pretrained(self.distill.teacher)
         if teacher.config.text_vocab_size != model.config.text_vocab_size:
             raise ValueError("distill.teacher writes another character set than the student: both need the same tokenizer")

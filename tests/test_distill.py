@@ -268,3 +268,8 @@ def test_asr_task_distils_logits_and_hidden_states_from_a_wider_teacher(tmp_path
     assert all(torch.equal(v, teacher_before[k]) for k, v in task.teacher.model.state_dict().items())
     exported = CATASRModel.from_pretrained(tmp_path / "student" / "model")  # a plain ASR model, no projection
     assert exported.config.hidden_size == student_width
+    # the codec-only option is refused by name rather than ignored
+    codec_only = load_config(TINY, [f"output_dir={tmp_path / 'other'}", *common,
+                                    f"distill={json.dumps({**distill, 'inherit_quantizer': True})}"])
+    with pytest.raises(ValueError, match="inherit_quantizer is for codec students"):
+        Trainer(codec_only, get_task("asr")(codec_only))
