@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.interpolate import interp1d
 from scipy.signal import lfilter
 from tqdm import tqdm
 
@@ -118,10 +119,8 @@ def revoice(
     hann = np.hanning(window)
     power = np.abs(np.fft.rfft(_frames(x, hop, window, count) * hann, n_fft)) ** 2
     if variant.formant != 1.0:  # bin k reads the source spectrum at k / formant (linear interpolation; 0 beyond it)
-        source = np.arange(power.shape[1]) / variant.formant
-        low = np.minimum(source.astype(int), power.shape[1] - 2)
-        frac = source - low
-        power = np.where(source <= power.shape[1] - 1, power[:, low] * (1 - frac) + power[:, low + 1] * frac, 0.0)
+        bins = np.arange(power.shape[1])
+        power = interp1d(bins, power, axis=1, bounds_error=False, fill_value=0.0)(bins / variant.formant)
     r = np.fft.irfft(power, n_fft)[:, : order + 1]
     r[:, 0] *= 1.0 + 1e-6  # white-noise correction: keeps the recursion stable on pure tones
     a, err = levinson(r, order)
