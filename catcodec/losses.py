@@ -125,6 +125,7 @@ class CodecLossWeights:
     feature: float = 2.0  # feature_matching_loss
     pitch: float = 1.0  # harmonic branch: pitch classes vs a YIN track (models with num_harmonics > 0 only)
     voicing: float = 1.0  # harmonic branch: voiced / unvoiced
+    intelligibility: float = 0.0  # 1 - STOI-style band-envelope correlation (catcodec.intelligibility; 0: off, as v1-v4 trained)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> CodecLossWeights:

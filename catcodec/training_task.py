@@ -35,6 +35,7 @@ from .losses import (
     generator_adversarial_loss,
     pitch_losses,
 )
+from .intelligibility import IntelligibilityLoss
 from .mel import MultiScaleMelLoss
 from .modeling_cat import CATModel, CATOutput
 from .pitch import estimate_pitch
@@ -272,6 +273,7 @@ class CodecTask(Task):
         self.teacher: FrozenTeacher | None = None
         self.sampling_rate: int | None = None
         self.mel_loss: MultiScaleMelLoss | None = None
+        self.intelligibility_loss: IntelligibilityLoss | None = None
         self.semantic_train: AudioDataset | None = None
         self.semantic_val: AudioDataset | None = None
         self._semantic_draws = 0
@@ -283,6 +285,7 @@ class CodecTask(Task):
             freeze_encoder(codec)
         self.sampling_rate = codec.config.sampling_rate
         self.mel_loss = MultiScaleMelLoss(self.sampling_rate)
+        self.intelligibility_loss = IntelligibilityLoss(self.sampling_rate)
         sem_cfg = dict(self.cfg["semantic"])
         semantic = None
         if sem_cfg.pop("enabled", True):
@@ -403,6 +406,11 @@ class CodecTask(Task):
             + w.residual * out.residual_loss
             + w.semantic * semantic_loss
         )
+        extra_logs: dict[str, float] = {}
+        if w.intelligibility > 0:
+            intelligibility = self.intelligibility_loss.to(device)(recon, batch.audio)
+            loss_g = loss_g + w.intelligibility * intelligibility
+            extra_logs["intelligibility"] = float(intelligibility.detach())
         pitch_logs: dict[str, float] = {}
         if out.pitch_logits is not None:
             pitch = self._pitch_losses(models.raw("generator").codec, out, batch)
@@ -410,6 +418,7 @@ class CodecTask(Task):
             pitch_logs = {"pitch": float(pitch.pitch.detach()), "voicing": float(pitch.voicing.detach()), "pitch_accuracy": pitch.accuracy}
         logs = {
             **pitch_logs,
+            **extra_logs,
             "quantizer_bypass": models.raw("generator").codec.quantizer.bypass,
             "mel": float(mel.detach()),
             "commitment": float(out.commitment_loss.detach()),
@@ -445,6 +454,8 @@ class CodecTask(Task):
         device = next(codec.parameters()).device
         levels = [n for n in self.cfg["val_num_quantizers"] if n <= codec.config.num_quantizers]
         sums = {n: 0.0 for n in levels}
+        correlations = {n: 0.0 for n in levels}
+        envelope = self.intelligibility_loss.correlation.to(device)
         count = 0
         written = 0
         pitch_accuracy = 0.0
@@ -456,6 +467,7 @@ class CodecTask(Task):
                 for i in range(len(batch)):
                     length = int(batch.lengths[i])
                     sums[n] += float(self._mel(audio[i : i + 1, :, :length], batch.audio[i : i + 1, :, :length]))
+                    correlations[n] += float(envelope(audio[i : i + 1, :, :length].float(), batch.audio[i : i + 1, :, :length].float()))
                     if sample_dir is not None and n == levels[-1] and written < self.cfg["val_samples"]:
                         save_audio(sample_dir / f"{written}_original.wav", batch.audio[i, :, :length], self.sampling_rate)
                         for m in levels:
@@ -467,6 +479,8 @@ class CodecTask(Task):
                 pitch_accuracy += self._pitch_losses(codec, out, batch).accuracy * len(batch)
             count += len(batch)
         metrics = {f"mel_q{n}": s / max(count, 1) for n, s in sums.items()}
+        # the STOI-style envelope correlation (catcodec.intelligibility): a quick intelligibility figure per bitrate
+        metrics.update({f"envelope_q{n}": c / max(count, 1) for n, c in correlations.items()})
         if codec.decoder.harmonic is not None:
             metrics["pitch_accuracy"] = pitch_accuracy / max(count, 1)
         if self.semantic_val is not None:

@@ -304,3 +304,18 @@ def test_harmonic_branch_trains_with_its_pitch_losses(tmp_path, corpus):
     after = codec.state_dict()
     changed = [k for k, v in before.items() if not torch.equal(v, after[k])]
     assert "encoder.pitch_skip.proj.weight" in changed and "decoder.pitch_predictor.net.2.weight" in changed
+
+
+def test_the_intelligibility_loss_is_logged_and_validation_reports_envelope_correlation(tmp_path, corpus):
+    torch.set_num_threads(1)
+    recipe = tiny_recipe(tmp_path, corpus, max_steps=2, val_every=2, checkpoint_every=0)
+    on = load_config(recipe, ['task.loss_weights={"intelligibility": 5.0}', "task.adversarial_start=100"])
+    last = Trainer(on, get_task("codec")(on)).fit()
+    train = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train = [l for l in train if l["split"] == "train"]
+    assert all(0.0 < l["intelligibility"] < 2.0 for l in train)  # 1 - a correlation in -1..1
+    assert {"val_envelope_q1", "val_envelope_q4"} <= set(last) and all(-1 <= last[k] <= 1 for k in ("val_envelope_q1", "val_envelope_q4"))
+    off = load_config(recipe, [f"output_dir={tmp_path / 'off'}", "task.adversarial_start=100"])
+    Trainer(off, get_task("codec")(off)).fit()
+    first = json.loads((tmp_path / "off" / "metrics.jsonl").read_text().splitlines()[0])
+    assert "intelligibility" not in first  # weight 0 (the default): not computed
