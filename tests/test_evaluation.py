@@ -14,7 +14,7 @@ import torch
 
 from catcodec import CATConfig, CATModel
 from catcodec.cli import main
-from catcodec.evaluation.asr import normalize_text, wer_counts, word_error_rate
+from catcodec.evaluation.asr import character_errors, normalize_text, wer_counts, word_error_rate
 from catcodec.evaluation.baselines import CODEC2_MODES, Baseline, opus_payload_bytes, parse_baselines
 from catcodec.evaluation.metrics import estimate_delay, fit_length, shift, si_sdr, time_align
 from catcodec.evaluation.run import select_items
@@ -215,6 +215,18 @@ def test_word_error_rate():
     assert (counts.substitutions, counts.deletions, counts.insertions, counts.words) == (1, 1, 0, 4)
 
 
+def test_character_errors():
+    pytest.importorskip("jiwer")
+    assert character_errors("The cat.", "the bat") == (1, 7)  # "the cat" vs "the bat": one substitution
+    assert character_errors("ab", "") == (2, 2)  # nothing recognised: every character deleted
+    assert character_errors("ab", "abcd") == (2, 2)  # insertions count
+    assert character_errors("", "anything") == (0, 0)
+    # a near miss costs a whole word in WER but one character in CER
+    assert word_error_rate("so many pearls", "so many girls") == pytest.approx(1 / 3)
+    errors, chars = character_errors("so many pearls", "so many girls")
+    assert errors == 3 and chars == 14
+
+
 def test_normalize_text():
     assert normalize_text("Don't STOP: 3 times-over, Mr. Bob!") == "dont stop 3 times over mr bob"
     assert normalize_text("  [noise] hello <sil> ") == "hello"
@@ -293,6 +305,7 @@ def test_eval_cli_end_to_end(capsys, eval_files):
             assert math.isfinite(s["metrics"][key]["mean"]), (s["name"], key)
         assert s["metrics"]["pesq_wb"]["valid"] + s["metrics"]["pesq_wb"]["failed"] == 2
         assert s["wer"] is not None and s["wer"]["words"] == 6 and s["wer"]["wer"] >= 0
+        assert s["wer"]["chars"] > 6 and s["wer"]["cer"] >= 0  # the same transcripts' characters, spaces included
         assert math.isfinite(s["real_kbps"]) and s["real_kbps"] > 0
     cat1 = results["systems"][0]
     # 1.5 s = 75 frames of 320 samples; 6 bits per code
@@ -301,6 +314,8 @@ def test_eval_cli_end_to_end(capsys, eval_files):
     assert results["original"]["wer"]["words"] == 6
     md = (out_dir / "results.md").read_text()
     assert "| system" in md and "PESQ-WB" in md and "PESQ-NB" in md and "SIM" in md and "WER" in md
+    header = next(line for line in md.splitlines() if line.startswith("| system"))
+    assert header.split("|")[-3].strip() == "WER" and header.split("|")[-2].strip() == "CER"
     assert "original (16-bit PCM)" in md
     assert "| system" in out  # the table is printed too
     assert (out_dir / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -84,6 +84,18 @@ def wer_counts(refs, hyps) -> WERCounts:
     return total
 
 
+def character_errors(ref: str | None, hyp: str | None) -> tuple[int, int]:
+    """(character edits, reference characters) of one pair after :func:`normalize_text`, spaces included; (0, 0)
+    without reference text. Less saturated than WER where a recogniser gets few words right."""
+    ref, hyp = normalize_text(ref), normalize_text(hyp)
+    if not ref:
+        return 0, 0
+    if not hyp:
+        return len(ref), len(ref)
+    out = require("jiwer", what="character error rate").process_characters(ref, hyp)
+    return out.substitutions + out.deletions + out.insertions, len(ref)
+
+
 def word_error_rate(refs, hyps) -> float:
     """Corpus-level WER of hypotheses against references (strings or lists of strings), both normalised
     with :func:`normalize_text`: total errors / total reference words. NaN when there are no reference words."""
@@ -128,4 +140,4 @@ class PocketsphinxASR:
         return " ".join(hyp.hypstr.split()) if hyp is not None and hyp.hypstr else ""
 
 
-__all__ = ["PocketsphinxASR", "WERCounts", "normalize_text", "wer_counts", "word_error_rate"]
+__all__ = ["PocketsphinxASR", "WERCounts", "character_errors", "normalize_text", "wer_counts", "word_error_rate"]

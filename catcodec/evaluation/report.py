@@ -55,25 +55,25 @@ def _cell(summary: dict[str, Any] | None, fmt: str, num_items: int) -> str:
     return text
 
 
-def _wer_cell(wer: dict[str, Any] | None) -> str:
-    if not wer or not _finite(wer.get("wer")):
+def _wer_cell(wer: dict[str, Any] | None, key: str = "wer") -> str:
+    if not wer or not _finite(wer.get(key)):
         return NOT_AVAILABLE
-    return f"{100 * wer['wer']:.1f} %"
+    return f"{100 * wer[key]:.1f} %"
 
 
 def markdown_table(results: dict[str, Any]) -> str:
     """The systems as a Markdown table (with the original audio's WER as the last row)."""
-    header = ["system", "kbps", "real kbps", *(c[1] for c in COLUMNS), "WER"]
+    header = ["system", "kbps", "real kbps", *(c[1] for c in COLUMNS), "WER", "CER"]
     rows = []
     for s in results["systems"]:
         n = len(s["items"])
         rows.append(
             [s["label"], _kbps(s["nominal_kbps"]), _kbps(s["real_kbps"])]
             + [_cell(s["metrics"].get(key), fmt, n) for key, _, fmt, _ in COLUMNS]
-            + [_wer_cell(s.get("wer"))]
+            + [_wer_cell(s.get("wer")), _wer_cell(s.get("wer"), "cer")]
         )
     o = results["original"]
-    rows.append([o["label"], _kbps(o["nominal_kbps"]), _kbps(o["real_kbps"])] + ["-"] * len(COLUMNS) + [_wer_cell(o.get("wer"))])
+    rows.append([o["label"], _kbps(o["nominal_kbps"]), _kbps(o["real_kbps"])] + ["-"] * len(COLUMNS) + [_wer_cell(o.get("wer")), _wer_cell(o.get("wer"), "cer")])
     right = set(range(1, len(header)))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
 
@@ -89,8 +89,9 @@ def markdown_table(results: dict[str, Any]) -> str:
 LEGEND = (
     "Higher is better for PESQ (MOS-LQO, WB at 16 kHz, NB at 8 kHz), STOI, SI-SDR and SIM (speaker "
     "similarity, cosine of Resemblyzer embeddings); lower is better for mel (multi-scale log-mel L1 "
-    "distance) and WER (PocketSphinx, corpus-level: total errors / total reference words, on the items "
-    "with a transcript). kbps: nominal bitrate; real kbps: from the token count (CAT: frames x quantizers x "
+    "distance), WER (PocketSphinx, corpus-level: total errors / total reference words, on the items "
+    "with a transcript) and CER (its character error rate on the same items, spaces included: less saturated "
+    "than WER where few words are right). kbps: nominal bitrate; real kbps: from the token count (CAT: frames x quantizers x "
     "log2(codebook size) / seconds) or the encoded size (Opus: audio packets without the Ogg container; "
     "Codec 2: the bit file). `[v/n]`: mean over the v of n items where the metric could be computed."
 )

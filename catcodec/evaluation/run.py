@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from ..audio import AudioError, load_audio
-from .asr import PocketsphinxASR, wer_counts
+from .asr import PocketsphinxASR, character_errors, wer_counts
 from .baselines import DEFAULT_BASELINES, Baseline, BaselineError, parse_baselines
 from .metrics import (
     EVAL_RATE,
@@ -175,8 +175,7 @@ class _Scorer:
             row[key] = value
         if self.asr is not None and text:
             hyp = self.asr.transcribe(deg)
-            counts = wer_counts([text], [hyp])
-            row.update(hyp=hyp, wer_errors=counts.errors, wer_words=counts.words)
+            row.update(hyp=hyp, **_wer_fields(text, hyp))
         if failures:
             row["failures"] = failures
         return row
@@ -402,7 +401,8 @@ def _wer_fields(text: str | None, hyp: str | None) -> dict[str, Any]:
     if not text or hyp is None:
         return {}
     counts = wer_counts([text], [hyp])
-    return dict(wer_errors=counts.errors, wer_words=counts.words)
+    char_errors, chars = character_errors(text, hyp)
+    return dict(wer_errors=counts.errors, wer_words=counts.words, cer_errors=char_errors, cer_chars=chars)
 
 
 def _wer_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -411,7 +411,9 @@ def _wer_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     errors = sum(r["wer_errors"] for r in scored)
     words = sum(r["wer_words"] for r in scored)
-    return dict(wer=errors / words, errors=errors, words=words, items=len(scored))
+    chars = sum(r.get("cer_chars", 0) for r in scored)
+    cer = sum(r.get("cer_errors", 0) for r in scored) / chars if chars else float("nan")
+    return dict(wer=errors / words, errors=errors, words=words, items=len(scored), cer=cer, chars=chars)
 
 
 def _summarise(rows: list[dict[str, Any]], with_speaker: bool) -> dict[str, dict[str, Any]]:
