@@ -618,7 +618,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-items", type=_positive_int, default=None, metavar="N",
                    help="evaluate at most N items, spread evenly over the manifest (default: all)")
     p.add_argument("--out", default="eval_out", metavar="DIR", help="output folder (default: ./eval_out)")
-    p.add_argument("--no-wer", action="store_true", help="skip speech recognition (PocketSphinx WER)")
+    p.add_argument("--no-wer", action="store_true", help="skip speech recognition (PocketSphinx WER and CER)")
     p.add_argument("--no-speaker", action="store_true", help="skip speaker similarity (Resemblyzer)")
     p.set_defaults(func=cmd_eval)
 

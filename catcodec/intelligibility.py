@@ -6,7 +6,8 @@ reference's energy and clipping it 15 dB above it. The log-mel loss averages ove
 (upper band and pauses included); this measure rewards exactly what STOI and listeners need: speech-band
 envelopes that rise and fall with the reference's. Computed with `torch.stft` at the model's own rate (frames
 of 25.6 ms, hop 12.8 ms, as STOI's at 10 kHz); silent reference frames (40 dB below the loudest of the item)
-are left out of each segment's statistics instead of cut out of the signal, so a batch keeps its shape, and bands
+are left out of each segment's statistics instead of cut out of the signal, so a batch keeps its shape (segments
+with fewer than half their frames active are left out), and bands
 that are silent in the reference through a segment (80 dB below the item's loudest) are left out of the mean.
 `1 - EnvelopeCorrelation(...)` is the loss; on whole utterances the measure follows `pystoi.stoi` closely
 (tests/test_intelligibility.py), but it is a training signal, not the metric: evaluate with `catcodec eval`.
@@ -100,7 +101,8 @@ class EnvelopeCorrelation(nn.Module):
 
 
 class IntelligibilityLoss(nn.Module):
-    """1 - mean EnvelopeCorrelation over the batch: 0 for identical audio, about 1 for unrelated audio."""
+    """1 - mean EnvelopeCorrelation over the batch: 0 for identical audio, about 0.5 for noise against speech
+    (as with STOI, the scaling and clipping leave chance above 0)."""
 
     def __init__(self, sampling_rate: int) -> None:
         super().__init__()

@@ -3,7 +3,8 @@
     python -m training codec --config configs/codec_small_cpu.yaml
 
 Generator = codec (+ the training-only semantic head); discriminator = multi-period + complex-STFT.
-Phase 1 (steps < adversarial_start): multi-scale mel + commitment + codebook (+ semantic) losses.
+Phase 1 (steps < adversarial_start): multi-scale mel + commitment + codebook (+ semantic, pitch, voicing and
+intelligibility, where weighted) losses.
 The semantic head reads whole transcribed utterances: `semantic_manifests` (a batch each step beside the
 reconstruction crops), or else the reconstruction batch's items that were short enough not to be cropped.
 Phase 2: adds LSGAN adversarial and normalised feature-matching losses, and trains the discriminator.
@@ -28,6 +29,7 @@ from training.warm_start import copy_matching_tensors
 
 from .audio import load_audio, save_audio
 from .discriminators import CodecDiscriminator
+from .intelligibility import IntelligibilityLoss
 from .losses import (
     CodecLossWeights,
     discriminator_loss,
@@ -35,7 +37,6 @@ from .losses import (
     generator_adversarial_loss,
     pitch_losses,
 )
-from .intelligibility import IntelligibilityLoss
 from .mel import MultiScaleMelLoss
 from .modeling_cat import CATModel, CATOutput
 from .pitch import estimate_pitch
