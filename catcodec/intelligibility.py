@@ -3,12 +3,12 @@
 STOI (Taal et al., 2011) correlates the short-time envelopes of the reference and the degraded speech in 15
 one-third-octave bands (150 Hz .. 4.3 kHz) over 384 ms segments, after scaling the degraded envelope to the
 reference's energy and clipping it 15 dB above it. The log-mel loss averages over every band and frame alike
-(upper band and pauses included); this measure rewards exactly what STOI and listeners need: speech-band
-envelopes that rise and fall with the reference's. Computed with `torch.stft` at the model's own rate (frames
+(upper band and pauses included); this measure rewards only what STOI measures: speech-band envelopes that
+rise and fall with the reference's (on v4's decoder it raised STOI by 0.03 and PocketSphinx heard no difference). Computed with `torch.stft` at the model's own rate (frames
 of 25.6 ms, hop 12.8 ms, as STOI's at 10 kHz); silent reference frames (40 dB below the loudest of the item)
 are left out of each segment's statistics instead of cut out of the signal, so a batch keeps its shape (segments
-with fewer than half their frames active are left out), and bands
-that are silent in the reference through a segment (80 dB below the item's loudest) are left out of the mean.
+with fewer than half their frames active are left out), and bands that are silent in the reference through a
+segment (80 dB below the item's loudest) are left out of the mean.
 `1 - EnvelopeCorrelation(...)` is the loss; on whole utterances the measure follows `pystoi.stoi` closely
 (tests/test_intelligibility.py), but it is a training signal, not the metric: evaluate with `catcodec eval`.
 """
