@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+import catcodec
 from catcodec import CATConfig, CATModel
 from catcodec.cli import main
 from catcodec.evaluation.asr import character_errors, normalize_text, wer_counts, word_error_rate
@@ -240,6 +241,20 @@ def test_pocketsphinx_runs_on_silence():
     asr = PocketsphinxASR()
     assert isinstance(asr.transcribe(np.zeros(SR // 2)), str)
     assert asr.transcribe(np.zeros(0)) == ""
+
+
+def test_pocketsphinx_transcripts_do_not_depend_on_what_came_before():
+    pytest.importorskip("pocketsphinx")
+    from catcodec.audio import load_audio
+    from catcodec.evaluation.asr import PocketsphinxASR
+
+    speech = load_audio(Path(catcodec.__file__).parent / "assets" / "vctk_p225_003.flac", SR)
+    reversed_speech = 0.5 * speech[::-1].copy()  # hard to read, so it is sensitive to the decoder's state
+    fresh = PocketsphinxASR().transcribe(reversed_speech)
+    asr = PocketsphinxASR()
+    for before in (speech, 0.3 * np.sin(2 * np.pi * 300 * np.arange(SR * 2) / SR), speech):
+        asr.transcribe(before)
+    assert asr.transcribe(reversed_speech) == fresh  # before the fix: another transcript after those three
 
 
 def test_select_items_spreads_evenly():

@@ -110,7 +110,8 @@ class PocketsphinxASR:
     """PocketSphinx with its bundled US English models and default configuration.
 
     `transcribe` takes 16 kHz mono float audio (samples in -1..1) and returns the recognised words (lower
-    case, as PocketSphinx writes them). Keyword arguments go to ``pocketsphinx.Decoder`` (its log is
+    case, as PocketSphinx writes them); each utterance starts from the same feature state, so the result does
+    not depend on what was transcribed before. Keyword arguments go to ``pocketsphinx.Decoder`` (its log is
     silenced unless `loglevel` is given).
     """
 
@@ -133,6 +134,9 @@ class PocketsphinxASR:
             raise ValueError("audio holds NaN or infinite samples")
         pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
         d = self._decoder
+        # its cepstral mean otherwise starts from the last utterance's, so a transcript depended on what was read
+        # before it (measured: one held-out clip read "sadly line" after itself, "that blue line" when fresh)
+        d.reinit_feat()
         d.start_utt()
         d.process_raw(pcm.tobytes(), no_search=False, full_utt=True)
         d.end_utt()
