@@ -64,26 +64,27 @@ class EnvelopeCorrelation(nn.Module):
         self.register_buffer("window", window, persistent=False)
         self.register_buffer("bands", third_octave_bands(sampling_rate, self.n_fft), persistent=False)
 
-    def envelopes(self, wav: torch.Tensor) -> torch.Tensor:
+    def power(self, wav: torch.Tensor) -> torch.Tensor:
+        """[B, bins, frames] STFT power |X|^2."""
+        return centered_stft(wav, self.window, self.hop_length).abs().pow(2)
+
+    def envelopes(self, power: torch.Tensor) -> torch.Tensor:
         """[B, bands, frames] band amplitudes sqrt(sum of |X|^2 over the band's bins)."""
-        power = centered_stft(wav, self.window, self.hop_length).abs().pow(2)
         return (self.bands @ power + self.eps).sqrt()  # + eps: a finite gradient in silent bands
 
-    def active_frames(self, wav: torch.Tensor, frames: int) -> torch.Tensor:
-        """[B, frames] 1.0 where the reference frame is within `dynamic_range_db` of the item's loudest frame."""
-        x = wav.reshape(wav.shape[0], -1).float()
-        padded = torch.nn.functional.pad(x, (self.n_fft // 2, self.n_fft // 2))
-        chunks = padded.unfold(-1, self.n_fft, self.hop_length)[:, :frames] * self.window
-        energy_db = 20 * torch.log10(chunks.norm(dim=-1) + self.eps)
+    def active_frames(self, power: torch.Tensor) -> torch.Tensor:
+        """[B, frames] 1.0 where the frame's energy (its power summed over bins) is within `dynamic_range_db` of
+        the item's loudest frame."""
+        energy_db = 10 * torch.log10(power.sum(-2) + self.eps)
         return (energy_db > energy_db.amax(-1, keepdim=True) - self.dynamic_range_db).float()
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         if estimate.shape != reference.shape:
             raise ValueError(f"shapes differ: {tuple(estimate.shape)} vs {tuple(reference.shape)}")
-        x, y = self.envelopes(reference), self.envelopes(estimate)  # [B, J, M]
-        frames = x.shape[-1]
-        weight = self.active_frames(reference, frames)  # [B, M]
-        n = min(self.segment_frames, frames)
+        reference_power = self.power(reference)
+        x, y = self.envelopes(reference_power), self.envelopes(self.power(estimate))  # [B, J, M]
+        weight = self.active_frames(reference_power)  # [B, M]
+        n = min(self.segment_frames, x.shape[-1])
         xs, ys = x.unfold(-1, n, 1), y.unfold(-1, n, 1)  # [B, J, S, N]
         ws = weight.unfold(-1, n, 1)[:, None]  # [B, 1, S, N]
         count = ws.sum(-1, keepdim=True)

@@ -411,8 +411,8 @@ def _wer_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     errors = sum(r["wer_errors"] for r in scored)
     words = sum(r["wer_words"] for r in scored)
-    chars = sum(r.get("cer_chars", 0) for r in scored)
-    cer = sum(r.get("cer_errors", 0) for r in scored) / chars if chars else float("nan")
+    chars = sum(r["cer_chars"] for r in scored)
+    cer = sum(r["cer_errors"] for r in scored) / chars if chars else float("nan")
     return dict(wer=errors / words, errors=errors, words=words, items=len(scored), cer=cer, chars=chars)
 
 
