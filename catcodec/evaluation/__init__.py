@@ -6,6 +6,8 @@
 - :mod:`.asr`: PocketSphinx transcripts and corpus-level word error rate.
 - :mod:`.run`: :func:`evaluate`, the loop over items, bitrates and baselines.
 - :mod:`.report`: results.json, results.md (a Markdown table) and results.png.
+- :mod:`.spectral_swap`: hybrids of decoded and reference audio (one spectral part from each) that show where
+  a codec loses quality (`benchmarks/diagnose_codec_quality.py`).
 
 The scoring packages are optional (``pip install 'catcodec[eval]'``; Resemblyzer separately with
 ``pip install --no-deps resemblyzer``) and imported only when used.
