@@ -15,8 +15,8 @@ from typing import Any, Literal
 import torch
 
 from .mel import MultiScaleMelLoss
-from .modules.harmonic_head import HarmonicHead
-from .pitch import PitchTrack
+from .modules.harmonic_head import NYQUIST_MARGIN, HarmonicHead
+from .pitch import PitchTrack, harmonic_amplitudes
 
 DiscriminatorOutputs = Sequence[tuple[torch.Tensor, Sequence[torch.Tensor]]]
 
@@ -112,6 +112,37 @@ def pitch_losses(
     return PitchLosses(pitch=pitch, voicing=voicing, accuracy=accuracy)
 
 
+#: measured amplitudes are floored here (about -80 dB of full scale) before the log, so silent harmonics do not
+#: ask for an infinitely deep envelope
+AMPLITUDE_FLOOR = 1e-4
+
+
+def harmonic_amplitude_loss(
+    log_envelope: torch.Tensor,
+    audio: torch.Tensor,
+    target: PitchTrack,
+    head: HarmonicHead,
+    frame_mask: torch.Tensor,
+) -> torch.Tensor:
+    """Mean |log amplitude| error of the harmonic branch's envelope [B, N, envelope_bins], read at the harmonics
+    of the target pitch, against those harmonics' amplitudes measured in `audio` [B, 1, T]
+    (`catcodec.pitch.harmonic_amplitudes`); voiced frames where `frame_mask` is true, harmonics below
+    the head's Nyquist margin. Teaches the envelope the formants directly: trained through the mel loss
+    alone, v4's branch sang harmonics that carried no intelligibility of their own (STOI 0.50 alone)."""
+    n = min(log_envelope.shape[1], target.f0.shape[1], frame_mask.shape[1])
+    f0 = target.f0[:, :n]
+    use = target.voiced[:, :n] & frame_mask[:, :n].bool()
+    if not bool(use.any()):
+        return log_envelope.sum() * 0.0
+    with torch.no_grad():
+        measured = harmonic_amplitudes(audio, torch.where(use, f0, torch.full_like(f0, 100.0)), head.sampling_rate, head.hop, head.num_harmonics)
+        freqs = head.harmonic_frequencies(f0)
+        weight = (use[..., None] & (freqs < NYQUIST_MARGIN * head.sampling_rate / 2)).float()
+    predicted = head.log_amplitude_at(log_envelope[:, :n], freqs)
+    error = (predicted - torch.log(measured.clamp(min=AMPLITUDE_FLOOR))).abs()
+    return (error * weight).sum() / weight.sum().clamp(min=1)
+
+
 @dataclass
 class CodecLossWeights:
     """Weights of the generator's loss terms (published CAT / DAC-style defaults)."""
@@ -126,6 +157,7 @@ class CodecLossWeights:
     pitch: float = 1.0  # harmonic branch: pitch classes vs a YIN track (models with num_harmonics > 0 only)
     voicing: float = 1.0  # harmonic branch: voiced / unvoiced
     intelligibility: float = 0.0  # 1 - STOI-style band-envelope correlation (catcodec.intelligibility; 0: off, as v1-v4 trained)
+    harmonic_amplitude: float = 0.0  # harmonic branch: envelope at the harmonics vs their measured amplitudes (0: off, as v1-v4 trained)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> CodecLossWeights:
@@ -151,6 +183,7 @@ __all__ = [
     "CodecLossWeights",
     "PitchLosses",
     "pitch_losses",
+    "harmonic_amplitude_loss",
     "MultiScaleMelLoss",
     "discriminator_loss",
     "feature_matching_loss",

@@ -66,6 +66,8 @@ class CATOutput(ModelOutput):
     residual_loss: share of the quantizer's input energy its layers leave unquantized (1 = none of it).
     pitch_logits / voicing_logits: `[batch, patches, pitch_bins]` / `[batch, patches]`, the harmonic branch's
         pitch and voicing predictions per patch frame (trained against a pitch track); None without the branch.
+    harmonic_log_envelope: `[batch, patches, envelope_bins]` the harmonic branch's log-amplitude envelope;
+        None without the branch.
     """
 
     loss: torch.FloatTensor | None = None
@@ -79,6 +81,7 @@ class CATOutput(ModelOutput):
     pitch_logits: torch.FloatTensor | None = None
     voicing_logits: torch.FloatTensor | None = None
     residual_loss: torch.FloatTensor | None = None
+    harmonic_log_envelope: torch.FloatTensor | None = None
 
 
 def _is_streaming(module: torch.nn.Module) -> bool:
@@ -321,6 +324,7 @@ class CATModel(CATPreTrainedModel):
             pitch_logits=None if controls is None else controls.pitch_logits,
             voicing_logits=None if controls is None else controls.voicing_logits,
             residual_loss=q.residual_loss,
+            harmonic_log_envelope=None if controls is None else controls.log_envelope,
         )
         return out if return_dict else out.to_tuple()
 

@@ -124,4 +124,39 @@ def pitch_of_frames(
     return PitchTrack(f0=torch.where(voiced, f0, torch.zeros_like(f0)), voiced=voiced, periodicity=periodicity)
 
 
-__all__ = ["PitchTrack", "estimate_pitch", "log_pitch_position", "pitch_of_frames", "pitch_window"]
+def harmonic_amplitudes(
+    wav: torch.Tensor, f0: torch.Tensor, sampling_rate: int, hop: int, num_harmonics: int, n_fft: int = 1024
+) -> torch.Tensor:
+    """The amplitude of each harmonic of `f0` in `wav`, measured per hop: wav `[B, T]` or `[B, 1, T]`, f0 `[B, N]`
+    Hz (> 0) -> `[B, N, num_harmonics]` sinusoid amplitudes (a sinusoid a * sin(...) measures a).
+
+    Frame t is read from a Hann-windowed STFT frame centred on the end of hop t (sample (t + 1) * hop: where the
+    harmonic head's frame t takes its value); each harmonic's amplitude is the largest magnitude within half a
+    harmonic spacing of h * f0, scaled by 2 / sum(window). Harmonics at or above Nyquist measure 0. The target
+    of the harmonic branch's envelope (`catcodec.losses.harmonic_amplitude_loss`)."""
+    if wav.dim() == 3:
+        wav = wav[:, 0]
+    b, n = f0.shape
+    if wav.dim() != 2 or wav.shape[0] != b:
+        raise ValueError(f"harmonic_amplitudes: wav must be [{b}, samples] for f0 of shape {tuple(f0.shape)}, got {tuple(wav.shape)}")
+    x = wav.float()
+    window = torch.hann_window(n_fft, device=x.device)
+    x = F.pad(x, (n_fft // 2 - hop, n_fft // 2 + hop + max(0, (n + 1) * hop - x.shape[-1])))
+    spec = torch.stft(x, n_fft, hop, window=window, center=False, return_complex=True).abs()[..., :n]  # [B, F, N]
+    spec = spec.transpose(1, 2)  # [B, N, F]
+    bins = spec.shape[-1]
+    bin_hz = sampling_rate / n_fft
+    f0 = f0.float().clamp(min=1.0)
+    centre = f0[..., None] * torch.arange(1, num_harmonics + 1, device=x.device) / bin_hz  # [B, N, H] bins
+    reach = int(math.ceil(float(f0.max()) / 2 / bin_hz)) if n else 0  # search half-width: half a spacing, in bins
+    offsets = torch.arange(-reach, reach + 1, device=x.device)
+    idx = centre.round()[..., None] + offsets  # [B, N, H, K]
+    near = (idx - centre[..., None]).abs() * bin_hz <= f0[..., None, None] / 2
+    inside = (idx >= 0) & (idx < bins)
+    values = spec.gather(-1, idx.clamp(0, bins - 1).long().reshape(b, n, -1)).reshape(idx.shape)
+    peak = torch.where(near & inside, values, torch.zeros_like(values)).amax(-1)
+    below_nyquist = centre * bin_hz < sampling_rate / 2
+    return 2 * peak / window.sum() * below_nyquist
+
+
+__all__ = ["PitchTrack", "estimate_pitch", "harmonic_amplitudes", "log_pitch_position", "pitch_of_frames", "pitch_window"]

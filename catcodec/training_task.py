@@ -3,8 +3,8 @@
     python -m training codec --config configs/codec_small_cpu.yaml
 
 Generator = codec (+ the training-only semantic head); discriminator = multi-period + complex-STFT.
-Phase 1 (steps < adversarial_start): multi-scale mel + commitment + codebook (+ semantic, pitch, voicing and
-intelligibility, where weighted) losses.
+Phase 1 (steps < adversarial_start): multi-scale mel + commitment + codebook (+ semantic, pitch, voicing, harmonic
+amplitude and intelligibility losses, where weighted).
 The semantic head reads whole transcribed utterances: `semantic_manifests` (a batch each step beside the
 reconstruction crops), or else the reconstruction batch's items that were short enough not to be cropped.
 Phase 2: adds LSGAN adversarial and normalised feature-matching losses, and trains the discriminator.
@@ -35,11 +35,12 @@ from .losses import (
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
+    harmonic_amplitude_loss,
     pitch_losses,
 )
 from .mel import MultiScaleMelLoss
 from .modeling_cat import CATModel, CATOutput
-from .pitch import estimate_pitch
+from .pitch import PitchTrack, estimate_pitch
 from .presets import PRESETS, preset_config
 from .semantic import SemanticHead, SemanticHeadConfig
 
@@ -376,14 +377,19 @@ class CodecTask(Task):
         with torch.autocast(estimate.device.type, enabled=False):  # log-mel needs fp32
             return self.mel_loss.to(estimate.device)(estimate.float(), reference.float())
 
-    def _pitch_losses(self, codec: CATModel, out: CATOutput, batch: AudioBatch):
-        """The harmonic branch's pitch and voicing losses against a YIN track of the input audio."""
+    def _pitch_target(self, codec: CATModel, batch: AudioBatch) -> tuple[PitchTrack, torch.Tensor]:
+        """A YIN track of the input audio and the mask of its frames that lie inside each item."""
         hop = codec.config.patch_size
         head = codec.decoder.harmonic
         target = estimate_pitch(batch.audio, codec.config.sampling_rate, hop, fmin=head.fmin, fmax=head.fmax)
         frames = torch.arange(target.f0.shape[1], device=batch.audio.device)
         frame_mask = (frames[None, :] + 1) * hop <= batch.lengths.to(batch.audio.device)[:, None]
-        return pitch_losses(out.pitch_logits, out.voicing_logits, target, head, frame_mask)
+        return target, frame_mask
+
+    def _pitch_losses(self, codec: CATModel, out: CATOutput, batch: AudioBatch, target: tuple[PitchTrack, torch.Tensor] | None = None):
+        """The harmonic branch's pitch and voicing losses against a YIN track of the input audio."""
+        track, frame_mask = target if target is not None else self._pitch_target(codec, batch)
+        return pitch_losses(out.pitch_logits, out.voicing_logits, track, codec.decoder.harmonic, frame_mask)
 
     def training_step(self, models: Models, batch: AudioBatch, step: int) -> StepOutput:
         device = next(models.raw("generator").parameters()).device
@@ -414,9 +420,15 @@ class CodecTask(Task):
             extra_logs["intelligibility"] = float(intelligibility.detach())
         pitch_logs: dict[str, float] = {}
         if out.pitch_logits is not None:
-            pitch = self._pitch_losses(models.raw("generator").codec, out, batch)
+            codec = models.raw("generator").codec
+            target = self._pitch_target(codec, batch)
+            pitch = self._pitch_losses(codec, out, batch, target)
             loss_g = loss_g + w.pitch * pitch.pitch + w.voicing * pitch.voicing
             pitch_logs = {"pitch": float(pitch.pitch.detach()), "voicing": float(pitch.voicing.detach()), "pitch_accuracy": pitch.accuracy}
+            if w.harmonic_amplitude > 0:
+                amplitude = harmonic_amplitude_loss(out.harmonic_log_envelope, batch.audio, target[0], codec.decoder.harmonic, target[1])
+                loss_g = loss_g + w.harmonic_amplitude * amplitude
+                pitch_logs["harmonic_amplitude"] = float(amplitude.detach())
         logs = {
             **pitch_logs,
             **extra_logs,

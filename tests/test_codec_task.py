@@ -319,3 +319,22 @@ def test_the_intelligibility_loss_is_logged_and_validation_reports_envelope_corr
     Trainer(off, get_task("codec")(off)).fit()
     first = json.loads((tmp_path / "off" / "metrics.jsonl").read_text().splitlines()[0])
     assert "intelligibility" not in first  # weight 0 (the default): not computed
+
+
+def test_the_harmonic_amplitude_loss_is_logged_and_teaches_the_envelope_only_when_weighted(tmp_path, corpus):
+    torch.set_num_threads(1)
+    recipe = yaml.safe_load(TINY_RECIPE.read_text())
+    overrides = dict(recipe["task"].get("model_overrides") or {})
+    overrides.update(output_head="istft", num_harmonics=6, pitch_input=True)
+    common = [f"task.model_overrides={json.dumps(overrides)}", "task.adversarial_start=100", "task.semantic.enabled=false"]
+    on = load_config(tiny_recipe(tmp_path, corpus, max_steps=2, val_every=0, checkpoint_every=0),
+                     common + ['task.loss_weights={"harmonic_amplitude": 1.0}'])
+    Trainer(on, get_task("codec")(on)).fit()
+    train = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if '"train"' in l]
+    # a fresh envelope starts far below the corpus's harmonics: mean |log error| of several nats
+    assert train and all(np.isfinite(l["harmonic_amplitude"]) and l["harmonic_amplitude"] > 0.5 for l in train)
+    off = load_config(tiny_recipe(tmp_path, corpus, max_steps=1, val_every=0, checkpoint_every=0),
+                      common + [f"output_dir={tmp_path / 'off'}"])
+    Trainer(off, get_task("codec")(off)).fit()
+    first = json.loads((tmp_path / "off" / "metrics.jsonl").read_text().splitlines()[0])
+    assert "harmonic_amplitude" not in first and "pitch" in first  # weight 0 (the default): not computed

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from catcodec.losses import pitch_losses
+from catcodec.losses import AMPLITUDE_FLOOR, harmonic_amplitude_loss, pitch_losses
 from catcodec.modules.harmonic_head import AMPLITUDE_OFFSET, HarmonicHead
-from catcodec.pitch import estimate_pitch
+from catcodec.pitch import PitchTrack, estimate_pitch, harmonic_amplitudes
 from catcodec.training_task import warm_start
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -201,6 +201,66 @@ def test_pitch_losses_reward_the_right_pitch():
     assert good.accuracy == 1.0 and bad.accuracy == 0.0
     assert float(good.pitch) < float(bad.pitch)
     assert float(good.voicing) < 1e-6 < float(bad.voicing)
+
+
+# ---- harmonic amplitudes: the envelope's target ----
+def _tone(f0: float, amplitudes: list[float], seconds: float = 1.0) -> torch.Tensor:
+    t = torch.arange(int(SR * seconds), dtype=torch.float64) / SR
+    return sum(a * torch.sin(2 * math.pi * f0 * (h + 1) * t + h) for h, a in enumerate(amplitudes)).float()
+
+
+@pytest.mark.parametrize("f0", [110.0, 230.0])
+def test_harmonic_amplitudes_measure_each_sinusoid(f0):
+    amplitudes = [0.3 / (h + 1) for h in range(30)]
+    frames = SR // HOP
+    measured = harmonic_amplitudes(_tone(f0, amplitudes)[None], torch.full((1, frames), f0), SR, HOP, 80)
+    assert measured.shape == (1, frames, 80)
+    inner = measured[0, 10:-10]  # away from the zero padding at the ends
+    ratio = inner[:, :30] / torch.tensor(amplitudes)
+    # within the Hann window's scalloping loss (at most 1.42 dB = 15 %) of the true amplitude
+    assert 0.84 < float(ratio.min()) and float(ratio.max()) < 1.02
+    nyquist = int(SR / 2 // f0)  # harmonics at or above Nyquist measure 0; between 30 and Nyquist, only leakage
+    assert float(inner[:, nyquist:].abs().max()) == 0.0
+    assert float(inner[:, 30:nyquist].max()) < 0.05 * amplitudes[-1]  # leakage from the last real harmonic
+
+
+def test_harmonic_amplitudes_refuse_a_wav_of_another_batch():
+    with pytest.raises(ValueError, match="wav must be"):
+        harmonic_amplitudes(torch.zeros(2, SR), torch.full((1, 100), 100.0), SR, HOP, 10)
+
+
+def _envelope_for(head: HarmonicHead, f0: float, amplitudes: list[float], frames: int) -> torch.Tensor:
+    """A log envelope [1, frames, bins] that reads `amplitudes` at the harmonics of f0 (interpolated in between)."""
+    bin_hz = SR / 2 / (head.envelope_bins - 1)
+    harm_hz = torch.tensor([f0 * (h + 1) for h in range(len(amplitudes))])
+    log_amp = torch.log(torch.tensor(amplitudes)) + AMPLITUDE_OFFSET
+    centres = torch.arange(head.envelope_bins) * bin_hz
+    values = torch.from_numpy(__import__("numpy").interp(centres.numpy(), harm_hz.numpy(), log_amp.numpy())).float()
+    return values.expand(1, frames, -1).clone()
+
+
+def test_harmonic_amplitude_loss_is_small_for_the_true_envelope_and_large_for_a_muted_one():
+    head = HarmonicHead(SR, HOP, 30, pitch_bins=64, envelope_bins=257, fmin=50.0, fmax=600.0)
+    f0 = 200.0
+    amplitudes = [0.2 * math.exp(-0.1 * h) for h in range(30)]
+    audio = _tone(f0, amplitudes)[None, None]
+    frames = SR // HOP
+    track = PitchTrack(torch.full((1, frames), f0), torch.ones(1, frames, dtype=torch.bool), torch.ones(1, frames))
+    mask = torch.ones(1, frames, dtype=torch.bool)
+    mask[:, :10] = mask[:, -10:] = False  # the ends read zero padding
+    true_env = _envelope_for(head, f0, amplitudes, frames).requires_grad_()
+    good = harmonic_amplitude_loss(true_env, audio, track, head, mask)
+    good.backward()
+    muted = harmonic_amplitude_loss(true_env.detach() - 6.0, audio, track, head, mask)  # 52 dB down
+    assert float(good.detach()) < 0.1  # scalloping only: |log 0.85| = 0.16 at worst
+    assert abs(float(muted) - 6.0) < 0.15
+    assert true_env.grad is not None and torch.isfinite(true_env.grad).all()
+    # unvoiced frames and masked frames do not count: an all-unvoiced track gives exactly 0
+    silent = PitchTrack(track.f0, torch.zeros_like(track.voiced), track.periodicity)
+    assert float(harmonic_amplitude_loss(true_env.detach() - 6.0, audio, silent, head, mask)) == 0.0
+    # a silent input asks for the floor, not for -inf
+    floor = harmonic_amplitude_loss(true_env.detach(), torch.zeros_like(audio), track, head, mask)
+    assert math.isfinite(float(floor)) and float(floor) > -math.log(AMPLITUDE_FLOOR) - 5
 
 
 # ---- pitch features at the encoder's input ----

@@ -113,22 +113,31 @@ class HarmonicHead(StreamingModule):
     def _harmonic_numbers(self, device: torch.device) -> torch.Tensor:
         return torch.arange(1, self.num_harmonics + 1, device=device, dtype=torch.float32)
 
-    # ---- synthesis ----
-    def _frame_values(self, controls: HarmonicControls) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per frame: f0 [B, N] (no gradient: the pitch learns from its own loss) and harmonic amplitudes
-        [B, N, H] (the envelope at each harmonic, times the voicing, muted near and above Nyquist)."""
-        f0 = self.pitch_hz(controls.pitch_logits.detach())
-        freqs = f0[..., None] * self._harmonic_numbers(f0.device)  # [B, N, H]
+    def harmonic_frequencies(self, f0: torch.Tensor) -> torch.Tensor:
+        """f0 [...] Hz -> the frequencies [..., num_harmonics] of its harmonics 1..num_harmonics."""
+        return f0[..., None] * self._harmonic_numbers(f0.device)
+
+    def log_amplitude_at(self, log_envelope: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+        """Envelope [B, N, envelope_bins] read at `freqs` [B, N, K] Hz (linear interpolation between bins,
+        clamped at Nyquist) -> natural-log sinusoid amplitudes [B, N, K] (AMPLITUDE_OFFSET applied)."""
         nyquist = self.sampling_rate / 2
         # a non-finite pitch (a diverged model) must reach the loss as NaN, where the trainer names it, not
         # become an out-of-range gather index
         pos = torch.nan_to_num((freqs / nyquist).clamp(max=1.0), nan=0.0, posinf=1.0, neginf=0.0) * (self.envelope_bins - 1)
         low = pos.floor().clamp(min=0, max=self.envelope_bins - 2)
         frac = pos - low
-        env = controls.log_envelope.float()
+        env = log_envelope.float()
         low = low.long()
-        log_amp = env.gather(-1, low) * (1 - frac) + env.gather(-1, low + 1) * frac
-        amp = torch.exp(log_amp - AMPLITUDE_OFFSET).clamp(max=MAX_AMPLITUDE)
+        return env.gather(-1, low) * (1 - frac) + env.gather(-1, low + 1) * frac - AMPLITUDE_OFFSET
+
+    # ---- synthesis ----
+    def _frame_values(self, controls: HarmonicControls) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per frame: f0 [B, N] (no gradient: the pitch learns from its own loss) and harmonic amplitudes
+        [B, N, H] (the envelope at each harmonic, times the voicing, muted near and above Nyquist)."""
+        f0 = self.pitch_hz(controls.pitch_logits.detach())
+        freqs = self.harmonic_frequencies(f0)  # [B, N, H]
+        nyquist = self.sampling_rate / 2
+        amp = torch.exp(self.log_amplitude_at(controls.log_envelope, freqs)).clamp(max=MAX_AMPLITUDE)
         amp = amp * torch.sigmoid(controls.voicing_logits.float())[..., None] * (freqs < NYQUIST_MARGIN * nyquist)
         return f0, amp
 
