@@ -2,14 +2,17 @@
 
     python benchmarks/diagnose_codec_quality.py [--model catcodec/pretrained/cat-small-16k]
         [--manifest data/manifests/val_wideband.jsonl] [--max-items 6] [--num-quantizers 16] [--oracle-pitch]
-        [--threads 2] [--json out.json]
+        [--baseline opus:6 --baseline codec2:3200] [--threads 2] [--json out.json]
 
 Each item is encoded and decoded at --num-quantizers codebooks and time-aligned to its reference; then each
 hybrid (the decoded audio with one part of its spectrum taken from the reference: magnitude, phase, low band,
 high band, envelope, fine structure) is scored. A part whose swap lifts a metric a lot is where the codec loses
 it. With --oracle-pitch (models with a harmonic branch), the decoder is also run with its pitch and voicing
 replaced by the reference's YIN track: a large gain there would mean the pitch, not the spectrum, is the limit.
-Medians over items are printed. Not a test.
+For a model with a harmonic branch it also prints how loud the branch sings each harmonic against the same
+harmonic in the reference (median over voiced frames, dB): a branch far below the speech leaves those harmonics
+to the main head.
+Each --baseline (as in `catcodec eval`) gets the same table, for scale. Medians over items are printed. Not a test.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from catcodec import CATModel  # noqa: E402
 from catcodec.audio import load_audio  # noqa: E402
-from catcodec.evaluation.metrics import pesq_wb, stoi, time_align  # noqa: E402
+from catcodec.evaluation.baselines import Baseline  # noqa: E402
+from catcodec.evaluation.metrics import estimate_delay, pesq_wb, shift, stoi, time_align  # noqa: E402
 from catcodec.evaluation.run import as_item, select_items  # noqa: E402
 from catcodec.evaluation.spectral_swap import HYBRIDS, SwapConfig, hybrids  # noqa: E402
-from catcodec.pitch import estimate_pitch  # noqa: E402
+from catcodec.pitch import estimate_pitch, harmonic_amplitudes  # noqa: E402
 from training.data.manifest import read_manifest  # noqa: E402
 
 ORACLE_PITCH = "oracle_pitch"
@@ -75,8 +79,56 @@ def pitch_from_track(model: CATModel, wav: torch.Tensor):
         predictor.forward = original
 
 
+HARMONICS_REPORTED = (1, 2, 3, 5, 10, 20, 40)
+
+
+def harmonic_level_gaps(model: CATModel, codes: torch.Tensor, wav: torch.Tensor) -> torch.Tensor | None:
+    """The harmonic branch's amplitude minus the reference's, in dB, at harmonics HARMONICS_REPORTED of the
+    reference's YIN pitch, one row per voiced frame [V, len(HARMONICS_REPORTED)] (NaN above the branch's
+    harmonics or Nyquist); None without a branch."""
+    head = model.decoder.harmonic
+    if head is None:
+        return None
+    _, controls = model.decoder(model.quantizer.decode(codes), return_controls=True)
+    track = estimate_pitch(wav, model.config.sampling_rate, head.hop, fmin=head.fmin, fmax=head.fmax)
+    n = min(track.f0.shape[1], controls.log_envelope.shape[1])
+    voiced = track.voiced[0, :n]
+    f0 = track.f0[:, :n][:, voiced]
+    if f0.numel() == 0:
+        return torch.empty(0, len(HARMONICS_REPORTED))
+    sung = head.log_amplitude_at(controls.log_envelope[:, :n][:, voiced], head.harmonic_frequencies(f0))
+    measured = harmonic_amplitudes(wav, track.f0[:, :n].clamp(min=head.fmin), model.config.sampling_rate, head.hop, head.num_harmonics)
+    measured = measured[:, voiced].clamp(min=1e-6).log()
+    gap = (sung - measured)[0] * 20 / np.log(10)  # natural log -> dB
+    cols = [h - 1 for h in HARMONICS_REPORTED]
+    out = torch.full((gap.shape[0], len(cols)), float("nan"))
+    for j, c in enumerate(cols):
+        if c < gap.shape[1]:
+            out[:, j] = torch.where(f0[0] * (c + 1) < model.config.sampling_rate / 2, gap[:, c], torch.tensor(float("nan")))
+    return out
+
+
 def decode(model: CATModel, codes: torch.Tensor, length: int) -> np.ndarray:
     return model.decode(codes).audio_values.reshape(-1)[:length].double().cpu().numpy()
+
+
+def score(ref: np.ndarray, signals: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    return {name: {"pesq_wb": pesq_wb(ref, signal), "stoi": stoi(ref, signal)} for name, signal in signals.items()}
+
+
+def print_table(title: str, names: list[str], rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Medians over items of each hybrid's PESQ-WB and STOI, printed with their gain over the decoded audio."""
+    medians = {name: {k: float(np.median([r[name][k] for r in rows])) for k in ("pesq_wb", "stoi")} for name in names}
+    base = medians["decoded"]
+    print(title)
+    print(f"{'hybrid':26s} {'PESQ-WB':>8s} {'gain':>6s} {'STOI':>7s} {'gain':>7s}  takes from the reference")
+    for name in names:
+        m = medians[name]
+        what = HYBRIDS.get(name, "pitch and voicing of the harmonic branch (YIN track of the reference)")
+        print(f"{name:26s} {m['pesq_wb']:8.3f} {m['pesq_wb'] - base['pesq_wb']:+6.2f} {m['stoi']:7.3f} "
+              f"{m['stoi'] - base['stoi']:+7.3f}  {what}")
+    print()
+    return medians
 
 
 def main() -> None:
@@ -86,6 +138,7 @@ def main() -> None:
     parser.add_argument("--max-items", type=int, default=6)
     parser.add_argument("--num-quantizers", type=int, default=16)
     parser.add_argument("--oracle-pitch", action="store_true", help="also decode with the reference's YIN pitch")
+    parser.add_argument("--baseline", action="append", default=[], help="a baseline codec to diagnose too, e.g. opus:6")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -98,41 +151,52 @@ def main() -> None:
         sys.exit(f"this diagnosis scores at 16 kHz; {args.model} runs at {rate} Hz")
     if args.oracle_pitch and model.decoder.harmonic is None:
         sys.exit(f"--oracle-pitch needs a model with a harmonic branch; {args.model} has none")
+    baselines = [Baseline.parse(spec) for spec in args.baseline]
+    for b in baselines:
+        ok, why = b.available()
+        if not ok:
+            sys.exit(f"baseline {b.name} is not available: {why}")
     items = [as_item(e) for e in select_items(read_manifest(args.manifest), args.max_items)]
-    names = list(HYBRIDS) + ([ORACLE_PITCH] if args.oracle_pitch else [])
-    scores: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
-    per_item = []
+    cat = f"CAT q{args.num_quantizers}"
+    systems = {cat: list(HYBRIDS) + ([ORACLE_PITCH] if args.oracle_pitch else [])}
+    systems.update({b.label: list(HYBRIDS) for b in baselines})
+    rows: dict[str, list[dict]] = {name: [] for name in systems}
+    gaps: list[torch.Tensor] = []
     with torch.inference_mode():
         for entry in tqdm(items, desc="diagnosing", unit="item", file=sys.stderr):
             wav = load_audio(entry.audio, rate).astype(np.float32)
             ref = wav.astype(np.float64)
+            n = ref.shape[0]
             x = torch.from_numpy(wav)[None, None]
             codes = model.encode(x, num_quantizers=args.num_quantizers).audio_codes
-            decoded, _ = time_align(ref, decode(model, codes, ref.shape[0]))
-            signals = hybrids(ref, decoded[: ref.shape[0]], rate, SwapConfig())
+            decoded = time_align(ref, decode(model, codes, n))[0][:n]
+            signals = hybrids(ref, decoded, rate, SwapConfig())
             if args.oracle_pitch:
                 with pitch_from_track(model, x):
-                    signals[ORACLE_PITCH] = time_align(ref, decode(model, codes, ref.shape[0]))[0][: ref.shape[0]]
-            row = {"id": entry.id}
-            for name, signal in signals.items():
-                value = (pesq_wb(ref, signal), stoi(ref, signal))
-                scores[name].append(value)
-                row[name] = {"pesq_wb": value[0], "stoi": value[1]}
-            per_item.append(row)
+                    signals[ORACLE_PITCH] = time_align(ref, decode(model, codes, n))[0][:n]
+            rows[cat].append({"id": entry.id, **score(ref, signals)})
+            gap = harmonic_level_gaps(model, codes, x)
+            if gap is not None:
+                gaps.append(gap)
+            for b in baselines:
+                coded = b.run(ref).audio
+                aligned = shift(coded, estimate_delay(ref, coded), n)
+                rows[b.label].append({"id": entry.id, **score(ref, hybrids(ref, aligned, rate, SwapConfig()))})
 
-    medians = {name: {"pesq_wb": float(np.median([v[0] for v in vals])), "stoi": float(np.median([v[1] for v in vals]))}
-               for name, vals in scores.items()}
-    base = medians["decoded"]
-    print(f"{args.model}, {args.num_quantizers} codebooks, {len(per_item)} items of {args.manifest} (medians)")
-    print(f"{'hybrid':26s} {'PESQ-WB':>8s} {'gain':>6s} {'STOI':>7s} {'gain':>7s}  takes from the reference")
-    for name in names:
-        m = medians[name]
-        what = HYBRIDS.get(name, "pitch and voicing of the harmonic branch (YIN track of the reference)")
-        print(f"{name:26s} {m['pesq_wb']:8.3f} {m['pesq_wb'] - base['pesq_wb']:+6.2f} {m['stoi']:7.3f} "
-              f"{m['stoi'] - base['stoi']:+7.3f}  {what}")
+    medians = {}
+    for system, names in systems.items():
+        title = f"{system} ({args.model if system == cat else 'baseline'}), {len(items)} items of {args.manifest}, medians"
+        medians[system] = print_table(title, names, rows[system])
+    levels = None
+    if gaps:
+        all_gaps = torch.cat(gaps)
+        levels = {h: float(np.nanmedian(all_gaps[:, j].numpy())) if np.isfinite(all_gaps[:, j].numpy()).any() else None
+                  for j, h in enumerate(HARMONICS_REPORTED)}
+        cells = "  ".join(f"h{h} {v:+.0f}" if v is not None else f"h{h} -" for h, v in levels.items())
+        print(f"harmonic branch against the reference's harmonics (dB, median over {all_gaps.shape[0]} voiced frames): {cells}")
     if args.json:
         Path(args.json).write_text(json.dumps(dict(model=args.model, manifest=args.manifest, num_quantizers=args.num_quantizers,
-                                                   medians=medians, items=per_item), indent=1))
+                                                   medians=medians, harmonic_branch_db=levels, items=rows), indent=1))
 
 
 if __name__ == "__main__":
