@@ -128,7 +128,7 @@ def harmonic_amplitude_loss(
     of the target pitch, against those harmonics' amplitudes measured in `audio` [B, 1, T]
     (`catcodec.pitch.harmonic_amplitudes`); voiced frames where `frame_mask` is true, harmonics below
     the head's Nyquist margin. Teaches the envelope the formants directly: trained through the mel loss
-    alone, v4's branch had muted itself above its third harmonic (50-100 dB under the speech's harmonics 5-40,
+    alone, v4's branch had muted itself above its third harmonic (67-116 dB under the speech's harmonics 5-40,
     `benchmarks/diagnose_codec_quality.py`) and left the formant harmonics to the main head."""
     n = min(log_envelope.shape[1], target.f0.shape[1], frame_mask.shape[1])
     f0 = target.f0[:, :n]
