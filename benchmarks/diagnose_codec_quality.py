@@ -82,34 +82,31 @@ def pitch_from_track(model: CATModel, wav: torch.Tensor):
 HARMONICS_REPORTED = (1, 2, 3, 5, 10, 20, 40)
 
 
-def harmonic_level_gaps(model: CATModel, codes: torch.Tensor, wav: torch.Tensor) -> torch.Tensor | None:
-    """The harmonic branch's amplitude minus the reference's, in dB, at harmonics HARMONICS_REPORTED of the
-    reference's YIN pitch, one row per voiced frame [V, len(HARMONICS_REPORTED)] (NaN above the branch's
-    harmonics or Nyquist); None without a branch."""
-    head = model.decoder.harmonic
-    if head is None:
-        return None
-    _, controls = model.decoder(model.quantizer.decode(codes), return_controls=True)
-    track = estimate_pitch(wav, model.config.sampling_rate, head.hop, fmin=head.fmin, fmax=head.fmax)
+def harmonic_level_gaps(model: CATModel, controls, wav: torch.Tensor) -> torch.Tensor:
+    """The harmonic branch's amplitude (its decoded `controls`) minus the reference's, in dB, at harmonics
+    HARMONICS_REPORTED of the reference's YIN pitch, one row per voiced frame [V, len(HARMONICS_REPORTED)] (NaN
+    above the branch's harmonics or Nyquist)."""
+    head, rate = model.decoder.harmonic, model.config.sampling_rate
+    track = estimate_pitch(wav, rate, head.hop, fmin=head.fmin, fmax=head.fmax)
     n = min(track.f0.shape[1], controls.log_envelope.shape[1])
     voiced = track.voiced[0, :n]
     f0 = track.f0[:, :n][:, voiced]
-    if f0.numel() == 0:
-        return torch.empty(0, len(HARMONICS_REPORTED))
     sung = head.log_amplitude_at(controls.log_envelope[:, :n][:, voiced], head.harmonic_frequencies(f0))
-    measured = harmonic_amplitudes(wav, track.f0[:, :n].clamp(min=head.fmin), model.config.sampling_rate, head.hop, head.num_harmonics)
-    measured = measured[:, voiced].clamp(min=1e-6).log()
-    gap = (sung - measured)[0] * 20 / np.log(10)  # natural log -> dB
-    cols = [h - 1 for h in HARMONICS_REPORTED]
-    out = torch.full((gap.shape[0], len(cols)), float("nan"))
-    for j, c in enumerate(cols):
-        if c < gap.shape[1]:
-            out[:, j] = torch.where(f0[0] * (c + 1) < model.config.sampling_rate / 2, gap[:, c], torch.tensor(float("nan")))
+    measured = harmonic_amplitudes(wav, track.f0[:, :n].clamp(min=head.fmin), rate, head.hop, head.num_harmonics)
+    gap = (sung - measured[:, voiced].clamp(min=1e-6).log())[0] * 20 / np.log(10)  # natural log -> dB
+    numbers = torch.tensor(HARMONICS_REPORTED)
+    out = torch.full((gap.shape[0], len(numbers)), float("nan"))
+    known = numbers <= head.num_harmonics
+    out[:, known] = gap[:, numbers[known] - 1]
+    out[f0[0][:, None] * numbers >= rate / 2] = float("nan")
     return out
 
 
-def decode(model: CATModel, codes: torch.Tensor, length: int) -> np.ndarray:
-    return model.decode(codes).audio_values.reshape(-1)[:length].double().cpu().numpy()
+def decode(model: CATModel, codes: torch.Tensor, length: int):
+    """Codes -> (waveform as float64 numpy cut to `length`, the harmonic branch's controls or None): one decoder
+    pass gives both (`CATModel.decode` without lengths is this same call)."""
+    audio, controls = model.decoder(model.quantizer.decode(codes.long()), return_controls=True)
+    return audio.reshape(-1)[:length].double().cpu().numpy(), controls
 
 
 def score(ref: np.ndarray, signals: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -169,15 +166,14 @@ def main() -> None:
             n = ref.shape[0]
             x = torch.from_numpy(wav)[None, None]
             codes = model.encode(x, num_quantizers=args.num_quantizers).audio_codes
-            decoded = time_align(ref, decode(model, codes, n))[0][:n]
-            signals = hybrids(ref, decoded, rate, SwapConfig())
+            audio, controls = decode(model, codes, n)
+            signals = hybrids(ref, time_align(ref, audio)[0][:n], rate, SwapConfig())
             if args.oracle_pitch:
                 with pitch_from_track(model, x):
-                    signals[ORACLE_PITCH] = time_align(ref, decode(model, codes, n))[0][:n]
+                    signals[ORACLE_PITCH] = time_align(ref, decode(model, codes, n)[0])[0][:n]
             rows[cat].append({"id": entry.id, **score(ref, signals)})
-            gap = harmonic_level_gaps(model, codes, x)
-            if gap is not None:
-                gaps.append(gap)
+            if controls is not None:
+                gaps.append(harmonic_level_gaps(model, controls, x))
             for b in baselines:
                 coded = b.run(ref).audio
                 aligned = shift(coded, estimate_delay(ref, coded), n)
