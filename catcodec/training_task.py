@@ -7,6 +7,8 @@ Phase 1 (steps < adversarial_start): multi-scale mel + commitment + codebook (+ 
 amplitude and intelligibility losses, where weighted).
 The semantic head reads whole transcribed utterances: `semantic_manifests` (a batch each step beside the
 reconstruction crops), or else the reconstruction batch's items that were short enough not to be cropped.
+With `gta_manifests`, crops of ground-truth-aligned codes (a TTS model's predictions for real audio) are decoded
+beside them and scored against that audio with the same reconstruction losses.
 Phase 2: adds LSGAN adversarial and normalised feature-matching losses, and trains the discriminator.
 Weights default to the published ones (DESIGN.md): 20 sem, 15 rec, 0.25 commit, 1 codebook, 1 adv, 2 feat.
 """
@@ -14,6 +16,7 @@ Weights default to the published ones (DESIGN.md): 20 sem, 15 rec, 0.25 commit, 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -23,6 +26,7 @@ import torch.distributed as dist
 from torch import nn
 
 from training.data import AudioBatch, AudioDataset, collate_audio
+from training.data.aligned_codes import AlignedCodesDataset
 from training.distill import DistillConfig, Distiller, DistillSignals, FrozenTeacher
 from training.task import Models, StepOutput, Task, register_task
 from training.warm_start import copy_matching_tensors
@@ -69,6 +73,13 @@ TASK_DEFAULTS: dict[str, Any] = {
     "semantic_warmup_steps": 0,  # the head first learns on detached codes: a fresh head's gradient stays out
     "val_num_quantizers": [1, 4, 16, 32],
     "val_samples": 2,
+    # ground-truth-aligned codes (`python -m tts.teacher_forced`): audio with the codes a TTS model predicts for it.
+    # `gta_batch_size` crops of `gta_crop_frames` frames each step are decoded from those codes and scored against
+    # the real audio with the reconstruction losses, times `gta_weight`: the decoder learns to render imperfect codes
+    "gta_manifests": [],
+    "gta_batch_size": 4,
+    "gta_crop_frames": 13,
+    "gta_weight": 1.0,
 }
 
 
@@ -91,6 +102,18 @@ def decoder_stage_dims(config) -> list[int]:
     return [config.encoder_input_dims[i] if i > 0 else config.decoder_output_dim for i in reversed(range(config.num_stages))]
 
 
+@dataclass
+class GeneratorOutput:
+    """What `CodecGenerator` returns: the codec's pass over the batch, the semantic and distillation losses (0 when
+    disabled) with the distillation's parts, and the decoder's pass over ground-truth-aligned codes (None without)."""
+
+    codec: CATOutput
+    semantic_loss: torch.Tensor
+    distill_loss: torch.Tensor
+    distill_logs: dict[str, float]
+    gta: CATOutput | None = None
+
+
 class CodecGenerator(nn.Module):
     """What the generator optimizer trains: the codec and, when enabled, the semantic head and the
     distillation projections."""
@@ -109,10 +132,11 @@ class CodecGenerator(nn.Module):
         teacher: DistillSignals | None = None,
         semantic_batch: AudioBatch | None = None,
         detach_semantic: bool = False,
-    ):
-        """(codec output, semantic loss, distillation loss, its parts); the losses are 0 when disabled.
-        The semantic head reads `semantic_batch` when given, else the batch's own `texts`; `detach_semantic`
-        keeps its gradient out of the codec. Everything trainable runs inside this forward, as DDP requires."""
+        gta_codes: torch.Tensor | None = None,
+    ) -> GeneratorOutput:
+        """The semantic head reads `semantic_batch` when given, else the batch's own `texts`; `detach_semantic`
+        keeps its gradient out of the codec. `gta_codes` [B', K, F] are decoded too (`decode_codes`).
+        Everything trainable runs inside this forward, as DDP requires."""
         wants_hidden = self.distiller is not None and teacher is not None and self.distiller.config.hidden > 0
         with decoder_stage_outputs(self.codec, wants_hidden) as hidden:
             out = self.codec(audio, padding_mask=padding_mask)
@@ -129,7 +153,19 @@ class CodecGenerator(nn.Module):
                 student_audio = student_audio * padding_mask[:, None, :].to(student_audio.dtype)
             student = DistillSignals(latents=out.encoder_latents, audio=student_audio, hidden=hidden)
             distill_loss, distill_logs = self.distiller(student, teacher)
-        return out, semantic_loss, distill_loss, distill_logs
+        gta = None if gta_codes is None else self.decode_codes(gta_codes)
+        return GeneratorOutput(out, semantic_loss, distill_loss, distill_logs, gta)
+
+    def decode_codes(self, codes: torch.Tensor) -> CATOutput:
+        """Codes [B, K, F] -> the decoder's audio [B, 1, F * hop] and harmonic controls, differentiable (for training
+        the decoder on codes that did not come from its own encoder)."""
+        audio, controls = self.codec.decoder(self.codec.quantizer.decode(codes.long()), return_controls=True)
+        return CATOutput(
+            audio_values=audio,
+            pitch_logits=None if controls is None else controls.pitch_logits,
+            voicing_logits=None if controls is None else controls.voicing_logits,
+            harmonic_log_envelope=None if controls is None else controls.log_envelope,
+        )
 
     def transcript_loss(self, batch: AudioBatch, detach: bool = False) -> torch.Tensor:
         """The semantic head's loss on whole utterances, read through the encoder and quantizer only (training
@@ -274,11 +310,13 @@ class CodecTask(Task):
         self.distill = DistillConfig.from_dict(config.distill)
         self.teacher: FrozenTeacher | None = None
         self.sampling_rate: int | None = None
+        self.hop_length: int | None = None
         self.mel_loss: MultiScaleMelLoss | None = None
         self.intelligibility_loss: IntelligibilityLoss | None = None
         self.semantic_train: AudioDataset | None = None
         self.semantic_val: AudioDataset | None = None
         self._semantic_draws = 0
+        self.gta_train: AlignedCodesDataset | None = None
 
     # ---- models and data ----
     def build_models(self) -> dict[str, nn.Module]:
@@ -286,6 +324,7 @@ class CodecTask(Task):
         if self.cfg["freeze_encoder"]:
             freeze_encoder(codec)
         self.sampling_rate = codec.config.sampling_rate
+        self.hop_length = codec.config.hop_length
         self.mel_loss = MultiScaleMelLoss(self.sampling_rate)
         self.intelligibility_loss = IntelligibilityLoss(self.sampling_rate)
         sem_cfg = dict(self.cfg["semantic"])
@@ -345,6 +384,9 @@ class CodecTask(Task):
             val = self._dataset(self.cfg["val_manifests"], self.cfg["val_crop_seconds"], None)
         self.semantic_train = self._semantic_dataset(self.cfg["semantic_manifests"], self.cfg["gain_db"])
         self.semantic_val = self._semantic_dataset(self.cfg["semantic_val_manifests"], None)
+        if self.cfg["gta_manifests"]:
+            self.gta_train = AlignedCodesDataset(self.cfg["gta_manifests"], self.sampling_rate, self.hop_length,
+                                                 self.cfg["gta_crop_frames"], seed=self.config.seed)
         return train, val
 
     def _semantic_batch(self, step: int) -> AudioBatch | None:
@@ -361,6 +403,20 @@ class CodecTask(Task):
         self._semantic_draws += 1
         picks = rng.choice(len(self.semantic_train), size=n, replace=False)
         return collate_audio([self.semantic_train[int(i)] for i in picks])
+
+    def _gta_batch(self, step: int) -> tuple[AudioBatch, torch.Tensor] | None:
+        """`gta_batch_size` frame-aligned crops (audio, codes [B, K, F]) drawn from (seed, rank, step), so ranks
+        differ; each pass over the data (an epoch) crops the files afresh. None without `gta_manifests`."""
+        if self.gta_train is None:
+            return None
+        n = min(self.cfg["gta_batch_size"], len(self.gta_train))
+        epoch = step * n // len(self.gta_train)
+        if epoch != self.gta_train.epoch:
+            self.gta_train.set_epoch(epoch)
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        picks = np.random.default_rng((self.config.seed, rank, step, 1)).choice(len(self.gta_train), size=n, replace=False)
+        items = [self.gta_train[int(i)] for i in picks]
+        return collate_audio(items), torch.stack([it["codes"] for it in items])
 
     def collate(self, items: list[dict]) -> AudioBatch:
         return collate_audio(items)
@@ -391,53 +447,66 @@ class CodecTask(Task):
         track, frame_mask = target if target is not None else self._pitch_target(codec, batch)
         return pitch_losses(out.pitch_logits, out.voicing_logits, track, codec.decoder.harmonic, frame_mask)
 
+    def _reconstruction_losses(self, codec: CATModel, out: CATOutput, batch: AudioBatch, prefix: str = "") -> tuple[torch.Tensor, dict[str, float]]:
+        """The weighted losses of decoded audio against the batch's audio: multi-scale mel, intelligibility, and the
+        harmonic branch's pitch, voicing and harmonic amplitudes (where weighted): (loss, logs named with `prefix`)."""
+        w = self.weights
+        recon = out.audio_values[..., : batch.audio.shape[-1]] * batch.padding_mask[:, None, :].to(out.audio_values.dtype)
+        mel = self._mel(recon, batch.audio)
+        loss = w.reconstruction * mel
+        logs = {"mel": float(mel.detach())}
+        if w.intelligibility > 0:
+            intelligibility = self.intelligibility_loss.to(batch.audio.device)(recon, batch.audio)
+            loss = loss + w.intelligibility * intelligibility
+            logs["intelligibility"] = float(intelligibility.detach())
+        if out.pitch_logits is not None:
+            target = self._pitch_target(codec, batch)
+            pitch = self._pitch_losses(codec, out, batch, target)
+            loss = loss + w.pitch * pitch.pitch + w.voicing * pitch.voicing
+            logs.update(pitch=float(pitch.pitch.detach()), voicing=float(pitch.voicing.detach()), pitch_accuracy=pitch.accuracy)
+            if w.harmonic_amplitude > 0:
+                amplitude = harmonic_amplitude_loss(out.harmonic_log_envelope, batch.audio, target[0], codec.decoder.harmonic, target[1])
+                loss = loss + w.harmonic_amplitude * amplitude
+                logs["harmonic_amplitude"] = float(amplitude.detach())
+        return loss, {prefix + k: v for k, v in logs.items()}
+
     def training_step(self, models: Models, batch: AudioBatch, step: int) -> StepOutput:
         device = next(models.raw("generator").parameters()).device
         batch = batch.to(device)
         w = self.weights
         warmup = self.cfg["quantizer_warmup_steps"]
-        models.raw("generator").codec.quantizer.bypass = max(0.0, 1.0 - step / warmup) if warmup > 0 else 0.0
+        codec = models.raw("generator").codec
+        codec.quantizer.bypass = max(0.0, 1.0 - step / warmup) if warmup > 0 else 0.0
         teacher = self._teacher_signals(batch)
         semantic_batch = self._semantic_batch(step)
-        out, semantic_loss, distill_loss, distill_logs = models["generator"](
+        gta_batch = self._gta_batch(step)
+        gen = models["generator"](
             batch.audio, batch.padding_mask, batch.texts, teacher,
             semantic_batch=None if semantic_batch is None else semantic_batch.to(device),
             detach_semantic=step < self.cfg["semantic_warmup_steps"],
+            gta_codes=None if gta_batch is None else gta_batch[1].to(device),
         )
+        out = gen.codec
         recon = out.audio_values * batch.padding_mask[:, None, :].to(out.audio_values.dtype)
-        mel = self._mel(recon, batch.audio)
+        reconstruction, extra_logs = self._reconstruction_losses(codec, out, batch)
         loss_g = (
-            w.reconstruction * mel
+            reconstruction
             + w.commitment * out.commitment_loss
             + w.codebook * out.codebook_loss
             + w.residual * out.residual_loss
-            + w.semantic * semantic_loss
+            + w.semantic * gen.semantic_loss
         )
-        extra_logs: dict[str, float] = {}
-        if w.intelligibility > 0:
-            intelligibility = self.intelligibility_loss.to(device)(recon, batch.audio)
-            loss_g = loss_g + w.intelligibility * intelligibility
-            extra_logs["intelligibility"] = float(intelligibility.detach())
-        pitch_logs: dict[str, float] = {}
-        if out.pitch_logits is not None:
-            codec = models.raw("generator").codec
-            target = self._pitch_target(codec, batch)
-            pitch = self._pitch_losses(codec, out, batch, target)
-            loss_g = loss_g + w.pitch * pitch.pitch + w.voicing * pitch.voicing
-            pitch_logs = {"pitch": float(pitch.pitch.detach()), "voicing": float(pitch.voicing.detach()), "pitch_accuracy": pitch.accuracy}
-            if w.harmonic_amplitude > 0:
-                amplitude = harmonic_amplitude_loss(out.harmonic_log_envelope, batch.audio, target[0], codec.decoder.harmonic, target[1])
-                loss_g = loss_g + w.harmonic_amplitude * amplitude
-                pitch_logs["harmonic_amplitude"] = float(amplitude.detach())
+        if gen.gta is not None:
+            gta_loss, gta_logs = self._reconstruction_losses(codec, gen.gta, gta_batch[0].to(device), prefix="gta_")
+            loss_g = loss_g + self.cfg["gta_weight"] * gta_loss
+            extra_logs.update(gta_logs)
         logs = {
-            **pitch_logs,
             **extra_logs,
-            "quantizer_bypass": models.raw("generator").codec.quantizer.bypass,
-            "mel": float(mel.detach()),
+            "quantizer_bypass": codec.quantizer.bypass,
             "commitment": float(out.commitment_loss.detach()),
             "codebook": float(out.codebook_loss.detach()),
             "residual": float(out.residual_loss.detach()),
-            "semantic": float(semantic_loss.detach()),
+            "semantic": float(gen.semantic_loss.detach()),
         }
         losses = {"generator": loss_g}
         if step >= self.cfg["adversarial_start"]:
@@ -456,8 +525,8 @@ class CodecTask(Task):
             logs.update(adversarial=float(adv.detach()), feature=float(feat.detach()), discriminator=float(losses["discriminator"].detach()))
         if self.distill is not None:
             scale = self.distill.scale_at(step)
-            losses["generator"] = self.distill.task * losses["generator"] + scale * distill_loss
-            logs.update(distill_logs, distill_scale=scale)
+            losses["generator"] = self.distill.task * losses["generator"] + scale * gen.distill_loss
+            logs.update(gen.distill_logs, distill_scale=scale)
         return StepOutput(losses, logs)
 
     # ---- validation ----
@@ -519,4 +588,4 @@ class CodecTask(Task):
             torch.save(generator.semantic.state_dict(), output_dir / "semantic_head.pt")
 
 
-__all__ = ["CodecTask", "CodecGenerator", "TASK_DEFAULTS"]
+__all__ = ["CodecTask", "CodecGenerator", "GeneratorOutput", "TASK_DEFAULTS"]

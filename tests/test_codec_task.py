@@ -113,7 +113,7 @@ def test_semantic_warmup_keeps_the_heads_gradient_out_of_the_codec(make_model):
     grads = {}
     for detach in (True, False):
         generator.zero_grad()
-        _, loss, _, _ = generator(crops, None, [None, None], semantic_batch=whole, detach_semantic=detach)
+        loss = generator(crops, None, [None, None], semantic_batch=whole, detach_semantic=detach).semantic_loss
         assert loss > 0  # the stream's transcripts, though the crops have none
         loss.backward()
         grads[detach] = codec.encoder.stages[0].input_proj.weight.grad
@@ -338,3 +338,62 @@ def test_the_harmonic_amplitude_loss_is_logged_and_teaches_the_envelope_only_whe
     Trainer(off, get_task("codec")(off)).fit()
     first = json.loads((tmp_path / "off" / "metrics.jsonl").read_text().splitlines()[0])
     assert "harmonic_amplitude" not in first and "pitch" in first  # weight 0 (the default): not computed
+
+
+def _gta_manifest(folder: Path, corpus: Path, hop: int, codebook_size: int, k: int = 2) -> Path:
+    """The corpus's clips, each with random codes [k, frames] standing in for a TTS model's predictions."""
+    rng = np.random.default_rng(3)
+    lines = []
+    for i, line in enumerate(corpus.read_text().splitlines()):
+        row = json.loads(line)
+        frames = int(np.ceil(row["duration"] * 16000 / hop))
+        codes = folder / f"gta{i}.npz"
+        np.savez(codes, codes=rng.integers(0, codebook_size, (k, frames)).astype(np.int16))
+        lines.append({**row, "audio": str(corpus.parent / row["audio"]), "codes": str(codes), "num_frames": frames})
+    manifest = folder / "gta.jsonl"
+    manifest.write_text("".join(json.dumps(l) + "\n" for l in lines))
+    return manifest
+
+
+def test_gta_codes_are_decoded_beside_the_crops_and_train_the_decoder_only(tmp_path, corpus):
+    torch.set_num_threads(1)
+    recipe = tiny_recipe(tmp_path, corpus, max_steps=2, val_every=0, checkpoint_every=0)
+    frozen = ["task.freeze_encoder=true", "task.semantic.enabled=false", "task.adversarial_start=100"]
+    probe = get_task("codec")(load_config(recipe, frozen))
+    codec = probe.build_models()["generator"].codec
+    gta = _gta_manifest(tmp_path, corpus, codec.config.hop_length, codec.config.codebook_size)
+    config = load_config(recipe, frozen + [f"task.gta_manifests={json.dumps([str(gta)])}", "task.gta_batch_size=3",
+                                           "task.gta_crop_frames=4"])
+    task = get_task("codec")(config)
+    trainer = Trainer(config, task)
+    audio, codes = task._gta_batch(0)
+    assert codes.shape == (3, 2, 4) and audio.audio.shape == (3, 1, 4 * codec.config.hop_length)
+    trainer.fit()
+    train = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if '"train"' in l]
+    assert train and all(np.isfinite(l["gta_mel"]) and l["gta_mel"] > 0 for l in train)
+    # the first step's loss, same batch and weights, with the GTA batch weighted 0: lower by the GTA batch's losses
+    # at their default weights (15 mel, 1 pitch, 1 voicing)
+    off = load_config(recipe, frozen + [f"task.gta_manifests={json.dumps([str(gta)])}", "task.gta_batch_size=3",
+                                        "task.gta_crop_frames=4", "task.gta_weight=0", f"output_dir={tmp_path / 'off'}"])
+    Trainer(off, get_task("codec")(off)).fit()
+    first_off = json.loads((tmp_path / "off" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first_off["gta_mel"] == pytest.approx(train[0]["gta_mel"])
+    assert train[0]["loss_generator"] - first_off["loss_generator"] == pytest.approx(
+        15.0 * train[0]["gta_mel"] + train[0]["gta_pitch"] + train[0]["gta_voicing"], rel=1e-3)
+
+    generator = trainer.raw_models["generator"]
+    generator.zero_grad()
+    out = generator(audio.audio, audio.padding_mask, [None] * 3, gta_codes=codes)
+    out.gta.audio_values.square().mean().backward()
+    assert generator.codec.decoder.stages[0].output_proj.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in generator.codec.encoder.parameters())
+    generator.eval()
+    with torch.no_grad():  # the training decode is the inference decode
+        assert torch.allclose(generator.decode_codes(codes).audio_values, generator.codec.decode(codes).audio_values, atol=1e-6)
+
+
+def test_without_gta_manifests_no_gta_batch_is_drawn(tmp_path, corpus):
+    task = get_task("codec")(load_config(tiny_recipe(tmp_path, corpus)))
+    task.build_models()
+    task.build_datasets()
+    assert task._gta_batch(0) is None
