@@ -72,8 +72,9 @@ def test_cli_writes_codes_that_line_up_with_each_source_line(tmp_path, capsys):
     # no transcript and an unsupported character ('é') are left out
     assert sorted(r["text"] for r in written) == ["good day", "hello", "see you"]
     for row in written:
-        source = read_codes(tmp_path / next(json.loads(l)["codes"] for l in codes_manifest.read_text().splitlines()
-                                            if json.loads(l)["text"] == row["text"]))
+        source = read_codes(row["real_codes"])
+        assert row["real_codes"] == str(tmp_path / next(json.loads(l)["codes"] for l in codes_manifest.read_text().splitlines()
+                                                        if json.loads(l)["text"] == row["text"]))
         predicted = read_codes(row["codes"])
         assert predicted.codes.shape == (3, source.codes.shape[1]) == (3, row["num_frames"])
         assert predicted.weights_id == source.weights_id != ""  # what the codes mean: the same codec's

@@ -8,7 +8,7 @@ and the real codes (teacher forcing) and its prediction of every code is sampled
 predicted codes line up frame by frame with the real audio, so a codec decoder can be trained to turn such
 imperfect codes into the real speech (the vocoder fine-tuning of Tacotron 2 / HiFi-GAN, on codes). Writes one
 codes file per line (`catcodec.codes_file` format, the codec's weights id kept) and a manifest whose lines keep the
-source's fields, with `audio` made absolute and `codes` pointing at the predicted codes.
+source's fields, with `audio` made absolute, `codes` pointing at the predicted codes and `real_codes` at the source's.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
                 path = codes_dir / Path(row["codes"]).name
                 write_codes(path, replace(source, codes=predicted.astype(source.codes.dtype), num_quantizers=k))
                 line = {**row, "audio": str((args.manifest.parent / row["audio"]).resolve()),
-                        "codes": str(path.resolve()), "num_frames": int(predicted.shape[1])}
+                        "codes": str(path.resolve()), "num_frames": int(predicted.shape[1]),
+                        "real_codes": str((args.manifest.parent / row["codes"]).resolve())}
                 manifest.write(json.dumps(line) + "\n")
     shares = ", ".join(f"{100 * a / max(total_frames, 1):.0f}" for a in agree)
     print(f"{len(items)} utterances, {total_frames} frames -> {args.out}; predicted code = real code, % per codebook: {shares}")
