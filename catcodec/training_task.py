@@ -292,6 +292,21 @@ def warm_start(model: CATModel, folder: str) -> list[str]:
     return fresh
 
 
+def check_gta_codes(data: AlignedCodesDataset, codes_id: str) -> None:
+    """Refuse GTA codes made with another encoder (their indices would mean other vectors to this decoder): the
+    first line of each manifest is checked where its file records a weights id (`catcodec.codes_file`)."""
+    seen: set[str] = set()
+    for row in data.rows:
+        if row["manifest"] in seen:
+            continue
+        seen.add(row["manifest"])
+        with np.load(row["codes"], allow_pickle=False) as f:
+            made_by = str(f["weights_id"]) if "weights_id" in f.files else ""
+        if made_by and codes_id and made_by != codes_id:
+            raise ValueError(f"task.gta_manifests: {row['manifest']} holds codes of a codec with weights id {made_by}, "
+                             f"this codec's is {codes_id}: make them again with this codec's codes")
+
+
 @register_task("codec")
 class CodecTask(Task):
     # latents through a learned projection, output audio by mel distance, and decoder stage outputs (hidden states,
@@ -311,6 +326,7 @@ class CodecTask(Task):
         self.teacher: FrozenTeacher | None = None
         self.sampling_rate: int | None = None
         self.hop_length: int | None = None
+        self.codes_id = ""  # the codec's weights id (what its codes mean), checked against the GTA codes' own
         self.mel_loss: MultiScaleMelLoss | None = None
         self.intelligibility_loss: IntelligibilityLoss | None = None
         self.semantic_train: AudioDataset | None = None
@@ -325,6 +341,7 @@ class CodecTask(Task):
             freeze_encoder(codec)
         self.sampling_rate = codec.config.sampling_rate
         self.hop_length = codec.config.hop_length
+        self.codes_id = codec.codes_fingerprint() if self.cfg["gta_manifests"] else ""
         self.mel_loss = MultiScaleMelLoss(self.sampling_rate)
         self.intelligibility_loss = IntelligibilityLoss(self.sampling_rate)
         sem_cfg = dict(self.cfg["semantic"])
@@ -387,6 +404,7 @@ class CodecTask(Task):
         if self.cfg["gta_manifests"]:
             self.gta_train = AlignedCodesDataset(self.cfg["gta_manifests"], self.sampling_rate, self.hop_length,
                                                  self.cfg["gta_crop_frames"], seed=self.config.seed)
+            check_gta_codes(self.gta_train, self.codes_id)
         return train, val
 
     def _semantic_batch(self, step: int) -> AudioBatch | None:

@@ -392,6 +392,26 @@ def test_gta_codes_are_decoded_beside_the_crops_and_train_the_decoder_only(tmp_p
         assert torch.allclose(generator.decode_codes(codes).audio_values, generator.codec.decode(codes).audio_values, atol=1e-6)
 
 
+def test_gta_codes_of_another_codec_are_refused(tmp_path, corpus):
+    recipe = tiny_recipe(tmp_path, corpus)
+    frozen = ["task.freeze_encoder=true", "task.semantic.enabled=false"]
+    probe = get_task("codec")(load_config(recipe, frozen))
+    codec = probe.build_models()["generator"].codec
+    gta = _gta_manifest(tmp_path, corpus, codec.config.hop_length, codec.config.codebook_size)
+    first = json.loads(gta.read_text().splitlines()[0])["codes"]
+    with np.load(first) as f:
+        codes = f["codes"]
+    np.savez(first, codes=codes, weights_id=np.array("0123456789abcdef"))
+    task = get_task("codec")(load_config(recipe, frozen + [f"task.gta_manifests={json.dumps([str(gta)])}",
+                                                           "task.gta_crop_frames=4"]))
+    task.build_models()
+    with pytest.raises(ValueError, match="weights id 0123456789abcdef, this codec's is"):
+        task.build_datasets()
+    np.savez(first, codes=codes, weights_id=np.array(task.codes_id))  # its own codec's codes pass
+    task.build_datasets()
+    assert task.gta_train is not None
+
+
 def test_without_gta_manifests_no_gta_batch_is_drawn(tmp_path, corpus):
     task = get_task("codec")(load_config(tiny_recipe(tmp_path, corpus)))
     task.build_models()
