@@ -126,7 +126,7 @@ def main() -> None:
     voices = held_out_voices(args.voices)
     list(tts.stream("Warm up.", max_seconds=0.5))  # first-call costs (allocations, kernels) out of the timings
 
-    refs, outs_sphinx, refs_sphinx, coded_sphinx, outs_asr, refs_asr = [], [], [], [], [], []
+    refs, speakers, outs_sphinx, refs_sphinx, coded_sphinx, outs_asr, refs_asr = [], [], [], [], [], [], []
     first_audio, rtf, own_sim, other_sim, coded_own_sim, coded_other_sim = [], [], [], [], [], []
     loud, loud_reference, hop = [], [], tts.codec.config.hop_length
     embeddings = {s: speaker_embedding(load_audio(rows[1]["audio"], rate), rate) for s, rows in voices.items()}
@@ -142,6 +142,7 @@ def main() -> None:
             loud.append(loud_share(audio, hop))
             loud_reference.append(loud_share(original, hop))
             refs.append(normalize_text(row["text"]))  # numbers spelt out, as the model says them
+            speakers.append(speaker)
             outs_sphinx.append(sphinx.transcribe(audio))
             refs_sphinx.append(sphinx.transcribe(original))
             coded = codec_roundtrip(tts, original, args.num_quantizers)
@@ -180,6 +181,10 @@ def main() -> None:
         "audio_only_prompts": args.audio_only_prompts,
         "speech_frame_share_tts": float(np.mean(loud)),
         "speech_frame_share_reference": float(np.mean(loud_reference)),
+        # what PocketSphinx heard, per utterance: for paired comparisons of two runs (same seed, same sentences)
+        "per_utterance": [{"speaker": sp, "text": ref, "pocketsphinx_tts": out, "pocketsphinx_reference": rec,
+                           "pocketsphinx_reference_through_codec": coded}
+                          for sp, ref, out, rec, coded in zip(speakers, refs, outs_sphinx, refs_sphinx, coded_sphinx)],
     }
     if asr is not None:
         result["wer_cat_asr_tts"] = word_error_rate(refs, outs_asr)
