@@ -434,6 +434,9 @@ class CodecTask(Task):
         rank = dist.get_rank() if dist.is_initialized() else 0
         picks = np.random.default_rng((self.config.seed, rank, step, 1)).choice(len(self.gta_train), size=n, replace=False)
         items = [self.gta_train[int(i)] for i in picks]
+        if len({it["codes"].shape[0] for it in items}) > 1:
+            raise ValueError(f"task.gta_manifests: codes with different numbers of codebooks in one batch "
+                             f"({', '.join(str(it['codes'].shape[0]) for it in items)}); make them at one bitrate")
         return collate_audio(items), torch.stack([it["codes"] for it in items])
 
     def collate(self, items: list[dict]) -> AudioBatch:

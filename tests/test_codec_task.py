@@ -342,6 +342,7 @@ def test_the_harmonic_amplitude_loss_is_logged_and_teaches_the_envelope_only_whe
 
 def _gta_manifest(folder: Path, corpus: Path, hop: int, codebook_size: int, k: int = 2) -> Path:
     """The corpus's clips, each with random codes [k, frames] standing in for a TTS model's predictions."""
+    folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(3)
     lines = []
     for i, line in enumerate(corpus.read_text().splitlines()):
@@ -410,6 +411,20 @@ def test_gta_codes_of_another_codec_are_refused(tmp_path, corpus):
     np.savez(first, codes=codes, weights_id=np.array(task.codes_id))  # its own codec's codes pass
     task.build_datasets()
     assert task.gta_train is not None
+
+
+def test_a_gta_batch_of_mixed_bitrates_is_refused_by_name(tmp_path, corpus):
+    recipe = tiny_recipe(tmp_path, corpus)
+    frozen = ["task.freeze_encoder=true", "task.semantic.enabled=false"]
+    codec = get_task("codec")(load_config(recipe, frozen)).build_models()["generator"].codec
+    two = _gta_manifest(tmp_path / "two", corpus, codec.config.hop_length, codec.config.codebook_size, k=2)
+    three = _gta_manifest(tmp_path / "three", corpus, codec.config.hop_length, codec.config.codebook_size, k=3)
+    task = get_task("codec")(load_config(recipe, frozen + [f"task.gta_manifests={json.dumps([str(two), str(three)])}",
+                                                           "task.gta_crop_frames=4", "task.gta_batch_size=24"]))
+    task.build_models()
+    task.build_datasets()
+    with pytest.raises(ValueError, match="different numbers of codebooks"):
+        task._gta_batch(0)
 
 
 def test_without_gta_manifests_no_gta_batch_is_drawn(tmp_path, corpus):

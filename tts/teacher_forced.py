@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from catcodec.atomic import atomic_write
 from catcodec.codes_file import read_codes, write_codes
 from training.generation.sampling import SamplingConfig, sample_next
 
@@ -48,7 +49,7 @@ def predict_codes(model: CATTTSModel, batch: dict[str, torch.Tensor], sampling: 
 
 
 def read_manifest(path: Path, max_items: int | None, seed: int) -> list[dict]:
-    """The lines with a transcript and cached codes; `max_items` of them drawn evenly at random (seeded)."""
+    """The lines with a transcript and cached codes; a seeded random `max_items` of them, in the file's order."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if r.get("text") and r.get("codes")]
     if max_items is not None and len(rows) > max_items:
@@ -95,20 +96,21 @@ def main(argv: list[str] | None = None) -> None:
 
     agree = np.zeros(k)
     total_frames = 0
-    with args.out.open("w", encoding="utf-8") as manifest:
-        for start in tqdm(range(0, len(items), args.batch_size), desc="teacher-forced codes", unit="batch"):
-            chunk = items[start : start + args.batch_size]
-            batch = collate_tts([{"text": torch.tensor(ids), "codes": torch.from_numpy(src.codes[:k].astype(np.int64))}
-                                 for _, ids, src in chunk])
-            for (row, _, source), predicted in zip(chunk, predict_codes(model, batch, sampling, generator)):
-                agree += (predicted == source.codes[:k]).sum(axis=1)
-                total_frames += predicted.shape[1]
-                path = codes_dir / Path(row["codes"]).name
-                write_codes(path, replace(source, codes=predicted.astype(source.codes.dtype), num_quantizers=k))
-                line = {**row, "audio": str((args.manifest.parent / row["audio"]).resolve()),
-                        "codes": str(path.resolve()), "num_frames": int(predicted.shape[1]),
-                        "real_codes": str((args.manifest.parent / row["codes"]).resolve())}
-                manifest.write(json.dumps(line) + "\n")
+    lines = []
+    for start in tqdm(range(0, len(items), args.batch_size), desc="teacher-forced codes", unit="batch"):
+        chunk = items[start : start + args.batch_size]
+        batch = collate_tts([{"text": torch.tensor(ids), "codes": torch.from_numpy(src.codes[:k].astype(np.int64))}
+                             for _, ids, src in chunk])
+        for (row, _, source), predicted in zip(chunk, predict_codes(model, batch, sampling, generator)):
+            agree += (predicted == source.codes[:k]).sum(axis=1)
+            total_frames += predicted.shape[1]
+            path = codes_dir / Path(row["codes"]).name
+            write_codes(path, replace(source, codes=predicted.astype(source.codes.dtype), num_quantizers=k))
+            lines.append({**row, "audio": str((args.manifest.parent / row["audio"]).resolve()),
+                          "codes": str(path.resolve()), "num_frames": int(predicted.shape[1]),
+                          "real_codes": str((args.manifest.parent / row["codes"]).resolve())})
+    # the manifest last and whole: an interrupted run leaves none, not a short one
+    atomic_write(args.out, lambda f: f.write("".join(json.dumps(line) + "\n" for line in lines).encode()), suffix=".jsonl")
     shares = ", ".join(f"{100 * a / max(total_frames, 1):.0f}" for a in agree)
     print(f"{len(items)} utterances, {total_frames} frames -> {args.out}; predicted code = real code, % per codebook: {shares}")
 

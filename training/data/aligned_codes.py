@@ -22,8 +22,8 @@ from .audio_dataset import Source, normalise_sources
 
 def read_aligned_rows(sources: Sequence[Source] | str | Path, min_frames: int) -> list[dict[str, Any]]:
     """Manifest lines with audio and codes of at least `min_frames` frames (paths made absolute, the manifest's
-    own path added as `manifest`); a weighted
-    source ([path, 2.0]) is read that many times over (a fraction: that share of its lines, the first ones)."""
+    own path added as `manifest`); a weighted source ([path, 2.0]) is read that many times over (a fraction: that
+    share of its lines, the first ones)."""
     rows: list[dict[str, Any]] = []
     for manifest, weight in normalise_sources(sources):
         own = []
