@@ -43,18 +43,20 @@ def main() -> None:
     rows = rows[:: max(1, len(rows) // args.max_items)][: args.max_items]  # spread over the (length-sorted) file
     models = {m: CATModel.from_pretrained(m).eval() for m in args.model}
     ids = {m: model.codes_fingerprint() for m, model in models.items()}
-    mel = MultiScaleMelLoss(next(iter(models.values())).config.sampling_rate)
+    rate = next(iter(models.values())).config.sampling_rate
+    if any(model.config.sampling_rate != rate for model in models.values()):
+        raise SystemExit("the models must share a sampling rate (decoders of one encoder)")
+    mel = MultiScaleMelLoss(rate)
     scores: dict[str, dict[str, list[float]]] = {m: {"mel_gta": [], "mel_real": [], "stoi_gta": [], "stoi_real": []} for m in models}
     for row in tqdm(rows, desc="GTA decoding", unit="utt"):
         gta = read_codes(row["codes"])
         real = read_codes(row["real_codes"])
+        audio = load_audio(row["audio"], rate)  # once per utterance, for every model
+        reference = torch.from_numpy(audio)[None, None]
+        k = gta.codes.shape[0]
         for m, model in models.items():
             if gta.weights_id and gta.weights_id != ids[m]:
                 raise SystemExit(f"{m}: its encoder is not the one the codes were made with ({gta.weights_id} vs {ids[m]})")
-            rate = model.config.sampling_rate
-            audio = load_audio(row["audio"], rate)
-            reference = torch.from_numpy(audio)[None, None]
-            k = gta.codes.shape[0]
             for name, codes in (("gta", gta.codes), ("real", real.codes[:k])):
                 with torch.inference_mode():
                     decoded = model.decode(torch.from_numpy(codes.astype(np.int64))[None]).audio_values[..., : audio.size]

@@ -103,9 +103,8 @@ def harmonic_level_gaps(model: CATModel, controls, wav: torch.Tensor) -> torch.T
 
 
 def decode(model: CATModel, codes: torch.Tensor, length: int):
-    """Codes -> (waveform as float64 numpy cut to `length`, the harmonic branch's controls or None): one decoder
-    pass gives both (`CATModel.decode` without lengths is this same call)."""
-    audio, controls = model.decoder(model.quantizer.decode(codes.long()), return_controls=True)
+    """Codes -> (waveform as float64 numpy cut to `length`, the harmonic branch's controls or None), one pass."""
+    audio, controls = model.decode_with_controls(codes)
     return audio.reshape(-1)[:length].double().cpu().numpy(), controls
 
 

@@ -25,6 +25,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_cat import CATConfig
 from .modules.codec import CATDecoder, CATEncoder
+from .modules.harmonic_head import HarmonicControls
 from .modules.quantizer import FactorizedVectorQuantizer, QuantizerOutput, ResidualVectorQuantizer
 from .modules.streaming import reset_streaming, streaming
 from .modules.transformer import LayerScale, TransformerStage
@@ -266,13 +267,7 @@ class CATModel(CATPreTrainedModel):
         `lengths` [B] (frames per item, as `encode` returns) zeroes each item's audio past its end.
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        if not torch.is_tensor(audio_codes) or audio_codes.dtype not in (torch.int64, torch.int32, torch.int16):
-            raise TypeError("audio_codes must be an integer tensor [batch, num_quantizers, frames]")
-        if audio_codes.dim() != 3:
-            raise ValueError(f"audio_codes must be [batch, num_quantizers, frames], got shape {tuple(audio_codes.shape)}")
-        if audio_codes.shape[-1] == 0:
-            raise ValueError("audio_codes has no frames")
-        audio = self.decoder(self.quantizer.decode(audio_codes.long()))
+        audio, _ = self.decode_with_controls(audio_codes)
         b, _, t = audio.shape
         hop = self.config.hop_length
         if lengths is None:
@@ -284,6 +279,18 @@ class CATModel(CATPreTrainedModel):
         if not return_dict:
             return audio, audio_lengths
         return CATDecoderOutput(audio_values=audio, audio_lengths=audio_lengths)
+
+    def decode_with_controls(self, audio_codes: torch.Tensor) -> tuple[torch.Tensor, HarmonicControls | None]:
+        """Codes [B, K, frames] -> (waveform [B, 1, frames * hop_length], the harmonic branch's controls or None
+        without one), from one differentiable decoder pass: for losses on the pitch and envelope of decoded codes
+        (training a decoder on codes from elsewhere) and for diagnosing them. `decode` is this without controls."""
+        if not torch.is_tensor(audio_codes) or audio_codes.dtype not in (torch.int64, torch.int32, torch.int16):
+            raise TypeError("audio_codes must be an integer tensor [batch, num_quantizers, frames]")
+        if audio_codes.dim() != 3:
+            raise ValueError(f"audio_codes must be [batch, num_quantizers, frames], got shape {tuple(audio_codes.shape)}")
+        if audio_codes.shape[-1] == 0:
+            raise ValueError("audio_codes has no frames")
+        return self.decoder(self.quantizer.decode(audio_codes.long()), return_controls=True)
 
     def quantize(
         self,

@@ -159,7 +159,7 @@ class CodecGenerator(nn.Module):
     def decode_codes(self, codes: torch.Tensor) -> CATOutput:
         """Codes [B, K, F] -> the decoder's audio [B, 1, F * hop] and harmonic controls, differentiable (for training
         the decoder on codes that did not come from its own encoder)."""
-        audio, controls = self.codec.decoder(self.codec.quantizer.decode(codes.long()), return_controls=True)
+        audio, controls = self.codec.decode_with_controls(codes)
         return CATOutput(
             audio_values=audio,
             pitch_logits=None if controls is None else controls.pitch_logits,
@@ -407,33 +407,32 @@ class CodecTask(Task):
             check_gta_codes(self.gta_train, self.codes_id)
         return train, val
 
+    def _draw(self, data, size: int, step: int, key: int) -> list[dict]:
+        """`size` distinct items of a side stream (`set_epoch` datasets read beside the main batches), drawn from
+        (seed, rank, step, key), so ranks differ; the stream's epoch (one dataset's worth of draws) is set first."""
+        n = min(size, len(data))
+        epoch = step * n // len(data)
+        if epoch != data.epoch:
+            data.set_epoch(epoch)
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        picks = np.random.default_rng((self.config.seed, rank, step, key)).choice(len(data), size=n, replace=False)
+        return [data[int(i)] for i in picks]
+
     def _semantic_batch(self, step: int) -> AudioBatch | None:
         """`semantic_batch_size` utterances drawn from (seed, rank, step, draw), so ranks differ. Its epochs
         (one dataset's worth of draws) re-draw the sources' fractional mixing shares and the gains."""
         if self.semantic_train is None:
             return None
-        n = min(self.cfg["semantic_batch_size"], len(self.semantic_train))
-        epoch = step * n // len(self.semantic_train)
-        if epoch != self.semantic_train.epoch:
-            self.semantic_train.set_epoch(epoch)
-        rank = dist.get_rank() if dist.is_initialized() else 0
-        rng = np.random.default_rng((self.config.seed, rank, step, self._semantic_draws))
+        items = self._draw(self.semantic_train, self.cfg["semantic_batch_size"], step, self._semantic_draws)
         self._semantic_draws += 1
-        picks = rng.choice(len(self.semantic_train), size=n, replace=False)
-        return collate_audio([self.semantic_train[int(i)] for i in picks])
+        return collate_audio(items)
 
     def _gta_batch(self, step: int) -> tuple[AudioBatch, torch.Tensor] | None:
         """`gta_batch_size` frame-aligned crops (audio, codes [B, K, F]) drawn from (seed, rank, step), so ranks
         differ; each pass over the data (an epoch) crops the files afresh. None without `gta_manifests`."""
         if self.gta_train is None:
             return None
-        n = min(self.cfg["gta_batch_size"], len(self.gta_train))
-        epoch = step * n // len(self.gta_train)
-        if epoch != self.gta_train.epoch:
-            self.gta_train.set_epoch(epoch)
-        rank = dist.get_rank() if dist.is_initialized() else 0
-        picks = np.random.default_rng((self.config.seed, rank, step, 1)).choice(len(self.gta_train), size=n, replace=False)
-        items = [self.gta_train[int(i)] for i in picks]
+        items = self._draw(self.gta_train, self.cfg["gta_batch_size"], step, 1)
         if len({it["codes"].shape[0] for it in items}) > 1:
             raise ValueError(f"task.gta_manifests: codes with different numbers of codebooks in one batch "
                              f"({', '.join(str(it['codes'].shape[0]) for it in items)}); make them at one bitrate")
