@@ -65,6 +65,37 @@ def test_pitch_and_formants_move_by_their_factors_length_and_loudness_stay():
     assert _lowest_peak_hz(revoice(vowel, RATE, Variant(1.0, 1.25))) == pytest.approx(1.25 * 700, rel=0.1)
 
 
+def test_residual_source_keeps_the_clip_and_moves_only_the_formants():
+    vowel = _vowel(f0=110.0)
+    same = revoice(vowel, RATE, Variant(1.0, 1.0, "residual"))
+    # whitened by its own envelope and coloured by it again: the clip itself, sample for sample
+    core = slice(800, -800)
+    assert np.corrcoef(same[core], vowel[core])[0, 1] > 0.99
+    moved = revoice(vowel, RATE, Variant(1.0, 1.2, "residual"))
+    assert _lowest_peak_hz(moved) == pytest.approx(1.2 * 700, rel=0.1)
+    assert _median_f0(moved) == pytest.approx(_median_f0(vowel), rel=0.03)  # its own pulses: the pitch stays
+    noise = np.random.default_rng(2).standard_normal(4000).astype(np.float32) * 0.1  # no seed needed: no noise drawn
+    assert np.array_equal(revoice(noise, RATE, Variant(1.0, 0.9, "residual"), seed=1),
+                          revoice(noise, RATE, Variant(1.0, 0.9, "residual"), seed=2))
+
+
+def test_smoothing_slurs_a_formant_jump():
+    """A vowel whose first formant jumps from 500 to 900 Hz halfway: smoothed over 100 ms, the 40 ms after the
+    jump still hold much of the old formant; unsmoothed, little."""
+    a, b = _vowel(formants=(500.0, 1500.0), seconds=0.5), _vowel(formants=(900.0, 1500.0), seconds=0.5)
+    jump = np.concatenate([a, b])
+
+    def old_over_new(wav):
+        x = wav[8160:8800].astype(np.float64) * np.hanning(640)
+        spectrum = np.abs(np.fft.rfft(x, 4096)) ** 2
+        band = lambda f: spectrum[int((f - 100) * 4096 / RATE) : int((f + 100) * 4096 / RATE)].sum()
+        return band(500.0) / band(900.0)
+
+    sharp = old_over_new(revoice(jump, RATE, Variant(1.0, 1.0)))
+    slurred = old_over_new(revoice(jump, RATE, Variant(1.0, 1.0, "pulse", 100.0)))
+    assert sharp < 0.3 and slurred > 3 * sharp
+
+
 def test_silence_stays_silent_and_the_same_seed_gives_the_same_copy():
     assert np.all(revoice(np.zeros(4000, np.float32), RATE, Variant(1.2, 0.9)) == 0.0)
     noise = np.random.default_rng(1).standard_normal(4000).astype(np.float32) * 0.1
@@ -85,6 +116,16 @@ def test_bad_input_and_factors_are_refused():
     with pytest.raises(ValueError, match="PITCH:FORMANT"):
         Variant.parse("1.2")
     assert Variant.parse("1.2:0.9") == Variant(1.2, 0.9)
+    assert Variant.parse("1:0.85:residual") == Variant(1.0, 0.85, "residual")
+    assert Variant.parse("1:1:pulse:40").name == "p1f1-s40" and Variant(1.0, 0.85, "residual").name == "p1f0.85-residual"
+    with pytest.raises(ValueError, match="pitch factor must be 1"):
+        Variant(1.2, 1.0, "residual")
+    with pytest.raises(ValueError, match="source 'lpc' must be one of"):
+        Variant.parse("1:1:lpc")
+    with pytest.raises(ValueError, match="smoothing 500 ms"):
+        Variant.parse("1:1:pulse:500")
+    with pytest.raises(ValueError, match="PITCH:FORMANT"):
+        Variant.parse("1:1:pulse:40:9")
 
 
 def _manifest(tmp_path):

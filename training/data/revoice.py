@@ -7,7 +7,11 @@ becomes a new speaker, as in `training.data.perturb`.
     python -m training.data.revoice data/synth_tts/train.jsonl --variants 0.8:1.1 1.3:0.9 --alternate \
         --out data/synth_tts_revoiced
 
-A variant is PITCH:FORMANT (1:1 re-synthesises the voice as it is). Writes 16-bit FLAC at the source rate under
+A variant is PITCH:FORMANT[:SOURCE[:SMOOTH_MS]] (1:1 re-synthesises the voice as it is). SOURCE `pulse` (the
+default) is the vocoder's pulse / noise source; `residual` keeps the clip's own LPC residual, so only the vocal
+tract moves and the voice keeps its own excitation (pitch must stay 1). SMOOTH_MS > 0 averages the spectral
+envelope over that many milliseconds, slurring formant transitions as a statistical-parametric voice's
+over-smoothed trajectories do. Writes 16-bit FLAC at the source rate under
 OUT/audio/ and a manifest of every copy named as the source; existing files are kept, so re-running resumes.
 """
 
@@ -29,6 +33,8 @@ from .copies import copied_entry, copy_jobs, write_copies
 from .manifest import ManifestEntry
 
 MIN_FACTOR, MAX_FACTOR = 0.5, 2.0  # beyond this the copies stop sounding like a person
+SOURCES = ("pulse", "residual")
+MAX_SMOOTH_MS = 200.0
 PEAK = 0.95
 HOP_SECONDS = 0.005  # one envelope and one pitch value per 5 ms
 WINDOW_SECONDS = 0.025  # LPC analysis window (Hann)
@@ -40,24 +46,41 @@ class Variant:
 
     pitch: float
     formant: float
+    source: str = "pulse"  # "pulse": pulse / noise vocoder; "residual": the clip's own LPC residual
+    smooth_ms: float = 0.0  # > 0: the envelope averaged over this span
 
     def __post_init__(self) -> None:
         for name, value in (("pitch", self.pitch), ("formant", self.formant)):
             if not MIN_FACTOR <= value <= MAX_FACTOR:
                 raise ValueError(f"revoice {name} factor {value:g} must lie in [{MIN_FACTOR:g}, {MAX_FACTOR:g}]")
+        if self.source not in SOURCES:
+            raise ValueError(f"revoice source {self.source!r} must be one of {', '.join(SOURCES)}")
+        if self.source == "residual" and self.pitch != 1.0:
+            raise ValueError("revoice with the residual source keeps the clip's own pitch: its pitch factor must be 1")
+        if not 0.0 <= self.smooth_ms <= MAX_SMOOTH_MS:
+            raise ValueError(f"revoice smoothing {self.smooth_ms:g} ms must lie in [0, {MAX_SMOOTH_MS:g}]")
 
     @classmethod
     def parse(cls, text: str) -> "Variant":
-        """'1.2:0.9' -> Variant(pitch=1.2, formant=0.9); a ValueError naming the expected form otherwise."""
+        """'1.2:0.9' -> Variant(pitch=1.2, formant=0.9), '1:0.85:residual', '1:1:pulse:40'; a ValueError naming
+        the expected form otherwise."""
+        parts = text.split(":")
         try:
-            pitch, formant = (float(v) for v in text.split(":"))
+            if not 2 <= len(parts) <= 4:
+                raise ValueError
+            pitch, formant = float(parts[0]), float(parts[1])
+            source = parts[2] if len(parts) > 2 else "pulse"
+            smooth = float(parts[3]) if len(parts) > 3 else 0.0
         except ValueError:
-            raise ValueError(f"revoice variant {text!r} must be PITCH:FORMANT, e.g. 1.2:0.9") from None
-        return cls(pitch, formant)
+            raise ValueError(f"revoice variant {text!r} must be PITCH:FORMANT[:SOURCE[:SMOOTH_MS]], e.g. 1.2:0.9 or "
+                             "1:0.85:residual") from None
+        return cls(pitch, formant, source, smooth)
 
     @property
     def name(self) -> str:
-        return f"p{self.pitch:g}f{self.formant:g}"
+        """`p1.2f0.9` for the plain vocoder (as before), with `-residual` / `-s40` when those are set."""
+        return (f"p{self.pitch:g}f{self.formant:g}" + ("-residual" if self.source == "residual" else "")
+                + (f"-s{self.smooth_ms:g}" if self.smooth_ms else ""))
 
 
 def levinson(r: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,6 +141,11 @@ def revoice(
     n_fft = 1 << (window + order).bit_length()
     hann = np.hanning(window)
     power = np.abs(np.fft.rfft(_frames(x, hop, window, count) * hann, n_fft)) ** 2
+    source_power = power
+    if variant.smooth_ms > 0:  # a moving average of the power spectra over time (centred)
+        span = max(1, round(variant.smooth_ms / 1000 / HOP_SECONDS))
+        kernel = np.ones(span) / span
+        power = np.apply_along_axis(lambda col: np.convolve(col, kernel, mode="same"), 0, power)
     if variant.formant != 1.0:  # bin k reads the source spectrum at k / formant (linear interpolation; 0 beyond it)
         bins = np.arange(power.shape[1])
         power = interp1d(bins, power, axis=1, bounds_error=False, fill_value=0.0)(bins / variant.formant)
@@ -126,7 +154,20 @@ def revoice(
     a, err = levinson(r, order)
     gain = np.sqrt(err / np.sum(hann**2))
 
-    source = _excitation(f0, voiced, hop, sample_rate, np.random.default_rng(seed))
+    if variant.source == "residual":  # whiten the clip by its own envelope, then colour it with the new one
+        r0 = np.fft.irfft(source_power, n_fft)[:, : order + 1]
+        r0[:, 0] *= 1.0 + 1e-6
+        a0, err0 = levinson(r0, order)
+        gain0 = np.sqrt(err0 / np.sum(hann**2))
+        padded = np.pad(x, (0, count * hop - x.size))
+        source = np.empty(count * hop)
+        fir_state = np.zeros(order)
+        for t in range(count):
+            seg = slice(t * hop, (t + 1) * hop)
+            source[seg], fir_state = lfilter(a0[t], [1.0], padded[seg], zi=fir_state)
+            source[seg] /= max(gain0[t], 1e-12)
+    else:
+        source = _excitation(f0, voiced, hop, sample_rate, np.random.default_rng(seed))
     out = np.empty(count * hop)
     state = np.zeros(order)
     for t in range(count):  # one all-pole filter per frame; its state carries over to the next
