@@ -132,10 +132,6 @@ def revoice(
     count = -(-wav.size // hop)
     x = wav.astype(np.float64)
 
-    track = estimate_pitch(torch.from_numpy(np.pad(x, (0, count * hop - x.size))).float()[None], sample_rate, hop)
-    f0 = track.f0[0].double().numpy() * variant.pitch
-    voiced = track.voiced[0].numpy() & (f0 < 0.45 * sample_rate)
-
     # Envelope: each frame's power spectrum with its frequency axis stretched by `formant`, whose inverse FFT is
     # the autocorrelation the LPC polynomial fits (n_fft >= window + order keeps the low lags free of wrap-around).
     n_fft = 1 << (window + order).bit_length()
@@ -166,7 +162,10 @@ def revoice(
             seg = slice(t * hop, (t + 1) * hop)
             source[seg], fir_state = lfilter(a0[t], [1.0], padded[seg], zi=fir_state)
             source[seg] /= max(gain0[t], 1e-12)
-    else:
+    else:  # the vocoder's source needs the pitch (the residual carries its own)
+        track = estimate_pitch(torch.from_numpy(np.pad(x, (0, count * hop - x.size))).float()[None], sample_rate, hop)
+        f0 = track.f0[0].double().numpy() * variant.pitch
+        voiced = track.voiced[0].numpy() & (f0 < 0.45 * sample_rate)
         source = _excitation(f0, voiced, hop, sample_rate, np.random.default_rng(seed))
     out = np.empty(count * hop)
     state = np.zeros(order)
