@@ -163,3 +163,13 @@ def test_cli_writes_the_manifest_and_reports_errors(tmp_path, capsys):
     assert "2 clips" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="revoice: error: .*PITCH:FORMANT"):
         main([str(src), "--variants", "fast", "--out", str(tmp_path / "bad")])
+
+
+def test_speakers_picks_clips_by_prefix_before_alternating(tmp_path, capsys):
+    src = _manifest(tmp_path)
+    main([str(src), "--variants", "1:0.9:residual", "1:1.1:residual", "--alternate", "--speakers", "b", "c",
+          "--out", str(tmp_path / "out")])
+    written = read_manifest(tmp_path / "out" / "train.jsonl")
+    assert [(e.speaker, e.text) for e in written] == [("b~revoice-p1f0.9-residual", "text b")]
+    with pytest.raises(SystemExit, match="revoice: error: .*no entries of speakers x\\*"):
+        main([str(src), "--variants", "1:1", "--speakers", "x", "--out", str(tmp_path / "none")])

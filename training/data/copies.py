@@ -16,12 +16,16 @@ from .manifest import ManifestEntry, read_manifest, speaker_folder, write_manife
 V = TypeVar("V")
 
 
-def copy_jobs(manifest: Path, variants: Sequence[V], alternate: bool) -> list[tuple[int, ManifestEntry, V]]:
+def copy_jobs(manifest: Path, variants: Sequence[V], alternate: bool,
+              speakers: Sequence[str] = ()) -> list[tuple[int, ManifestEntry, V]]:
     """(index, entry, variant) for every entry in every variant, or with `alternate` entry i once in variant
-    i mod len; a ValueError when the manifest is empty."""
+    i mod len; with `speakers`, only the entries whose speaker starts with one of those prefixes (indexed after
+    the choice). A ValueError when nothing is left."""
     entries = read_manifest(manifest)
+    if speakers:
+        entries = [e for e in entries if e.speaker.startswith(tuple(speakers))]
     if not entries:
-        raise ValueError(f"{manifest} has no entries")
+        raise ValueError(f"{manifest} has no entries" + (f" of speakers {', '.join(speakers)}*" if speakers else ""))
     if alternate:
         return [(i, e, variants[i % len(variants)]) for i, e in enumerate(entries)]
     return [(i, e, v) for v in variants for i, e in enumerate(entries)]

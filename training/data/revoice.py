@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -188,12 +189,14 @@ def speaker_name(speaker: str, variant: Variant) -> str:
     return f"{speaker}~revoice-{variant.name}"
 
 
-def revoice_manifest(manifest: Path, variants: list[Variant], out: Path, alternate: bool = False) -> list[ManifestEntry]:
-    """Every entry of `manifest` in every variant (or, with `alternate`, entry i once in variant i mod len),
-    written under `out`; returns the new entries. Entry i's noise is seeded with i, so copies are reproducible."""
+def revoice_manifest(manifest: Path, variants: list[Variant], out: Path, alternate: bool = False,
+                     speakers: Sequence[str] = ()) -> list[ManifestEntry]:
+    """Every entry of `manifest` (of the `speakers` prefixes, if given) in every variant (or, with `alternate`,
+    entry i once in variant i mod len), written under `out`; returns the new entries. Entry i's noise is seeded
+    with i, so copies are reproducible."""
     if not variants:
         raise ValueError("revoice needs at least one variant")
-    jobs = copy_jobs(manifest, variants, alternate)
+    jobs = copy_jobs(manifest, variants, alternate, speakers)
     return [copied_entry(e, speaker_name(e.speaker, v), out, lambda wav, rate, v=v, i=i: revoice(wav, rate, v, seed=i),
                          {"revoice": v.name}) for i, e, v in tqdm(jobs, desc="revoice", unit="clip")]
 
@@ -207,10 +210,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--alternate", action="store_true",
                         help="each clip once, in the variants in turn (as many new speakers, no more hours)")
+    parser.add_argument("--speakers", nargs="+", default=(), metavar="PREFIX",
+                        help="only the clips whose speaker starts with one of these, e.g. flite: festival:")
     args = parser.parse_args(argv)
     try:
         variants = [Variant.parse(v) for v in args.variants]
-        entries = revoice_manifest(args.manifest, variants, args.out, args.alternate)
+        entries = revoice_manifest(args.manifest, variants, args.out, args.alternate, args.speakers)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f"revoice: error: {e}") from None
     print(write_copies(entries, args.out / args.manifest.name))
