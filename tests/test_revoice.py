@@ -117,7 +117,8 @@ def test_bad_input_and_factors_are_refused():
         Variant.parse("1.2")
     assert Variant.parse("1.2:0.9") == Variant(1.2, 0.9)
     assert Variant.parse("1:0.85:residual") == Variant(1.0, 0.85, "residual")
-    assert Variant.parse("1:1:pulse:40").name == "p1f1-s40" and Variant(1.0, 0.85, "residual").name == "p1f0.85-residual"
+    assert Variant.parse("1:1:pulse:40").name == "p1f1-s40"
+    assert Variant(1.0, 0.85, "residual").name == "p1f0.85-residual"
     with pytest.raises(ValueError, match="pitch factor must be 1"):
         Variant(1.2, 1.0, "residual")
     with pytest.raises(ValueError, match="source 'lpc' must be one of"):

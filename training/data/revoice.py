@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--variants", nargs="+", default=["0.8:1.1", "1.25:0.9"],
-                        help="PITCH:FORMANT factors, one new voice per source speaker each (default 0.8:1.1 1.25:0.9)")
+                        help="PITCH:FORMANT[:SOURCE[:SMOOTH_MS]] (SOURCE pulse or residual), one new voice per "
+                             "source speaker each (default 0.8:1.1 1.25:0.9)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--alternate", action="store_true",
                         help="each clip once, in the variants in turn (as many new speakers, no more hours)")
