@@ -166,7 +166,7 @@ def test_cli_writes_the_manifest_and_reports_errors(tmp_path, capsys):
         main([str(src), "--variants", "fast", "--out", str(tmp_path / "bad")])
 
 
-def test_speakers_picks_clips_by_prefix_before_alternating(tmp_path, capsys):
+def test_speakers_picks_clips_by_prefix_before_alternating(tmp_path):
     src = _manifest(tmp_path)
     main([str(src), "--variants", "1:0.9:residual", "1:1.1:residual", "--alternate", "--speakers", "b", "c",
           "--out", str(tmp_path / "out")])
