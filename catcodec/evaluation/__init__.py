@@ -4,6 +4,7 @@
   cross-correlation delay estimate used to time-align external codecs.
 - :mod:`.baselines`: Opus (ffmpeg + libopus) and Codec 2 (c2enc / c2dec) as ``Baseline.parse("opus:6")``.
 - :mod:`.asr`: PocketSphinx transcripts and corpus-level word error rate.
+- :mod:`.paired`: two recognisers' WERs on the same utterances, the difference with a bootstrap interval.
 - :mod:`.run`: :func:`evaluate`, the loop over items, bitrates and baselines.
 - :mod:`.report`: results.json, results.md (a Markdown table) and results.png.
 - :mod:`.spectral_swap`: hybrids of decoded and reference audio (one spectral part from each) that show where
