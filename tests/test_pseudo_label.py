@@ -91,3 +91,20 @@ def test_an_interrupted_cli_run_keeps_what_it_read_and_resumes(tmp_path, monkeyp
     assert len(read) == 5  # only the clips the first run did not save
     texts = [e.text for e in read_manifest(out)]
     assert texts == ["one two three"] * pl.SAVE_EVERY + ["four five six"] * 5
+
+
+def test_the_pocketsphinx_reader_leaves_an_unreadable_clip_out_with_a_warning(tmp_path, capsys):
+    pytest.importorskip("pocketsphinx")
+    (tmp_path / "broken.flac").write_bytes(b"not audio at all")
+    sf.write(tmp_path / "silence.flac", np.zeros(RATE, dtype=np.float32), RATE)
+    read = pl.pocketsphinx_reader()
+    assert read(str(tmp_path / "broken.flac")) == ""
+    err = capsys.readouterr().err
+    assert "broken.flac" in err and "left out" in err
+    assert len(read(str(tmp_path / "silence.flac")).split()) < 3  # silence: nothing worth a label
+
+
+def test_cli_refuses_a_word_floor_below_one(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        pl.main([str(tmp_path / "any.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--min-words", "0"])
+    assert "--min-words must be at least 1, got 0" in capsys.readouterr().err
