@@ -25,11 +25,11 @@ def best_system(rows: list[dict]) -> str:
     return names[0]
 
 
-def pooled(base_files: list[Path], new_files: list[Path], set_name: str, system: str | None):
-    """(references, base hypotheses, new hypotheses, speakers) of one set over every pair of files."""
+def pooled(pairs: list[tuple[Path, dict, Path, dict]], set_name: str, system: str | None):
+    """(references, base hypotheses, new hypotheses, speakers) of one set over every (path, results) pair."""
     refs, hyps_a, hyps_b, speakers = [], [], [], []
-    for a_path, b_path in zip(base_files, new_files):
-        a, b = (json.loads(Path(p).read_text()).get(set_name) for p in (a_path, b_path))
+    for a_path, a_results, b_path, b_results in pairs:
+        a, b = a_results.get(set_name), b_results.get(set_name)
         if a is None or b is None:
             continue
         rows_a, rows_b = a["transcripts"], b["transcripts"]
@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     if len(args.base) != len(args.new):
         ap.error(f"{len(args.base)} --base files but {len(args.new)} --new files: give one of each per sample")
 
+    pairs = [(a, json.loads(a.read_text()), b, json.loads(b.read_text())) for a, b in zip(args.base, args.new)]
     for set_name in ("synthetic", "real"):
-        refs, a, b, speakers = pooled(args.base, args.new, set_name, args.system)
+        refs, a, b, speakers = pooled(pairs, set_name, args.system)
         if not refs:
             continue
         p = paired_wer(refs, a, b, args.resamples)

@@ -10,8 +10,8 @@ training set (LJSpeech 28.5 %, VCTK 39.5 %).
 Only lines without a transcript are read; each output line is the input line with `text` set and
 `text_source: "pocketsphinx"`, so a pseudo-label is never taken for a human one. Clips where the recogniser
 finds fewer than `--min-words` words are left out (silence, music, a failed decode), as are unreadable clips
-(warned about). OUT is rewritten every
-20 clips and the clips it already holds are not read again, so an interrupted run resumes.
+(warned about). OUT is rewritten every 20 clips and the clips it already holds are not read again, so an
+interrupted run resumes.
 """
 
 from __future__ import annotations
