@@ -5,6 +5,8 @@
 
 The model card (MODEL_CARD.md: data, steps, hardware, time, evaluation) is written by hand next to them.
 Loading upcasts to fp32 (the models' `from_pretrained` default to it), so bf16 storage costs only rounding.
+`--decoder-only` writes only the decoder (OUT/codec_decoder.safetensors, `catcodec.decoder_weights`): for a model
+built on CAT codes that ships the decoder it was tuned with (the bundled TTS keeps v4's this way).
 `--max-shard-mb 15` splits the weights into files of at most that size plus an index (transformers' sharded
 format, which `from_pretrained` reads as it is): for carrying a model where files are size-limited.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .decoder_weights import DECODER_FILE, save_decoder_weights
 from .modeling_cat import CATModel
 
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -31,17 +34,30 @@ def export(source: str | Path, out: Path, dtype: torch.dtype = torch.bfloat16, m
     return sorted(out.glob("*.safetensors"))
 
 
+def export_decoder(source: str | Path, out: Path, dtype: torch.dtype = torch.bfloat16) -> list[Path]:
+    """Save only the decoder of the codec at `source` to `out / DECODER_FILE` in `dtype`."""
+    return [save_decoder_weights(CATModel.from_pretrained(source), out / DECODER_FILE, dtype)]
+
+
 def main(argv: list[str] | None = None, model_class=CATModel, prog: str = "python -m catcodec.export") -> int:
     ap = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", help="a folder written by save_pretrained (a run's model/ folder)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="bfloat16")
     ap.add_argument("--max-shard-mb", type=float, default=None, help="split the weights into files of at most this many MB")
+    if model_class is CATModel:
+        ap.add_argument("--decoder-only", action="store_true", help=f"write only the decoder, to OUT/{DECODER_FILE}")
     args = ap.parse_args(argv)
     if args.max_shard_mb is not None and args.max_shard_mb <= 0:
         ap.error("--max-shard-mb must be positive")
+    decoder_only = getattr(args, "decoder_only", False)
+    if decoder_only and args.max_shard_mb is not None:
+        ap.error("--decoder-only writes one file: leave out --max-shard-mb")
     try:
-        paths = export(args.source, args.out, DTYPES[args.dtype], model_class, args.max_shard_mb)
+        if decoder_only:
+            paths = export_decoder(args.source, args.out, DTYPES[args.dtype])
+        else:
+            paths = export(args.source, args.out, DTYPES[args.dtype], model_class, args.max_shard_mb)
     except (FileNotFoundError, OSError, ValueError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from catcodec import CATModel
+from catcodec.decoder_weights import DECODER_FILE
 from catcodec.messages import quote, reason
 from tts.phonemes import PhonemizerUnavailable
 from tts.pipeline import DEFAULT_MODEL as TTS_DEFAULT_MODEL
@@ -32,8 +33,10 @@ def _same_codec(name: str, other: str) -> bool:
 
 
 def _codec_for(folder: Path, codec: CATModel, codec_name: str) -> CATModel | None:
-    """The demo's codec when the model in `folder` names it (its config's codec_name), else None: the pipeline
-    then loads the codec its model was trained on."""
+    """The demo's codec when the model in `folder` names it (its config's codec_name) and ships no decoder of its
+    own, else None: the pipeline then loads the codec its model was trained on (with that decoder)."""
+    if (folder / DECODER_FILE).is_file():
+        return None
     try:
         wanted = json.loads((folder / "config.json").read_text()).get("codec_name")
     except (OSError, ValueError, AttributeError):

@@ -21,6 +21,7 @@ import torch
 from catcodec import CATModel
 from catcodec.audio import load_audio
 from catcodec.codes_file import check_codec_weights
+from catcodec.decoder_weights import DECODER_FILE, load_decoder_weights
 from catcodec.model_folders import find_model_folder
 from catcodec.streaming import StreamingDecoder
 from training.generation import SamplingConfig
@@ -55,10 +56,17 @@ class TTSPipeline:
 
     @classmethod
     def from_pretrained(cls, tts_path: str | Path | None = None, codec: str | Path | CATModel | None = None) -> "TTSPipeline":
-        """A TTS model folder (default: the bundled `cat-tts-small`) and its codec (default: the one it names)."""
-        model = CATTTSModel.from_pretrained(find_model_folder(tts_path, PRETRAINED, DEFAULT_MODEL, "a TTS", TRAIN_HINT))
+        """A TTS model folder (default: the bundled `cat-tts-small`) and its codec (default: the one it names,
+        with the decoder the folder ships in `codec_decoder.safetensors` when it has one; a codec passed here
+        is used as it is)."""
+        folder = find_model_folder(tts_path, PRETRAINED, DEFAULT_MODEL, "a TTS", TRAIN_HINT)
+        model = CATTTSModel.from_pretrained(folder)
         if not isinstance(codec, CATModel):
+            own_decoder = folder / DECODER_FILE if codec is None else None
             codec = CATModel.from_pretrained(codec or model.config.codec_name)
+            if own_decoder is not None and own_decoder.is_file():
+                load_decoder_weights(codec, own_decoder)  # the decoder this model was tuned with (its model card)
+                codec.weights_source = f"{codec.weights_source}, decoder {own_decoder}"
         return cls(model, codec)
 
     @property

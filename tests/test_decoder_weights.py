@@ -1,0 +1,99 @@
+"""A codec decoder saved on its own and put into another model with the same codes (catcodec.decoder_weights),
+and the TTS pipeline that loads the decoder its model folder ships."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from catcodec import CATConfig, CATModel
+from catcodec.decoder_weights import DECODER_FILE, load_decoder_weights, save_decoder_weights
+from catcodec.export import main as export_main
+from tests.helpers.tiny import TINY
+from tts.configuration_tts import CATTTSConfig
+from tts.modeling_tts import CATTTSModel
+from tts.pipeline import TTSPipeline
+from tts.text import CharTokenizer
+
+
+def _pair() -> tuple[CATModel, CATModel]:
+    """Two codecs with the same encoder and quantizer (same codes) and different decoders."""
+    torch.manual_seed(0)
+    a = CATModel(CATConfig(**TINY)).eval()
+    b = CATModel(CATConfig(**TINY)).eval()
+    b.load_state_dict({k: v for k, v in a.state_dict().items() if not k.startswith("decoder.")}, strict=False)
+    assert a.codes_fingerprint() == b.codes_fingerprint()
+    return a, b
+
+
+def _decode(model: CATModel, codes: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model.decode(codes).audio_values
+
+
+def test_decoder_moves_between_codecs_with_the_same_codes(tmp_path):
+    a, b = _pair()
+    wav = torch.randn(1, 1, 16000) * 0.1
+    with torch.no_grad():
+        codes = a.encode(wav, num_quantizers=4).audio_codes
+    assert not torch.allclose(_decode(a, codes), _decode(b, codes))
+    encoder_before = {k: v.clone() for k, v in b.state_dict().items() if not k.startswith("decoder.")}
+    path = save_decoder_weights(a, tmp_path / DECODER_FILE, dtype=torch.float32)
+    load_decoder_weights(b, path)
+    assert torch.equal(_decode(a, codes), _decode(b, codes))  # the same decoder now: the same audio
+    assert all(torch.equal(v, b.state_dict()[k]) for k, v in encoder_before.items())  # nothing else touched
+    # bf16 (the shipped form) rounds the weights: close, not equal
+    save_decoder_weights(a, tmp_path / "bf16.safetensors")
+    c = _pair()[1]
+    load_decoder_weights(c, tmp_path / "bf16.safetensors")
+    assert next(p for n, p in c.named_parameters() if n.startswith("decoder.")).dtype == torch.float32
+    assert torch.allclose(_decode(a, codes), _decode(c, codes), atol=0.05)
+
+
+def test_decoder_is_refused_by_a_codec_with_other_codes_or_shape(tmp_path):
+    a, _ = _pair()
+    path = save_decoder_weights(a, tmp_path / DECODER_FILE)
+    torch.manual_seed(5)
+    other = CATModel(CATConfig(**TINY))  # same shape, other encoder: the same code values mean other sounds
+    with pytest.raises(ValueError, match=r"was trained on the codes of codec weights .* this codec's are"):
+        load_decoder_weights(other, path)
+    smaller = CATModel(CATConfig(**{**TINY, "stage_dims": [32, 32, 32, 64]}))
+    with pytest.raises(ValueError, match="is for codec config"):
+        load_decoder_weights(smaller, path)
+    with pytest.raises(FileNotFoundError, match="no decoder weights at"):
+        load_decoder_weights(a, tmp_path / "missing.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        load_decoder_weights(a, tmp_path / "junk.safetensors")
+
+
+def test_export_decoder_only(tmp_path, capsys):
+    a, b = _pair()
+    a.save_pretrained(tmp_path / "codec")
+    assert export_main([str(tmp_path / "codec"), "--out", str(tmp_path / "out"), "--decoder-only"]) == 0
+    assert f"{DECODER_FILE} " in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [DECODER_FILE]  # no config, no encoder
+    with pytest.raises(SystemExit):
+        export_main([str(tmp_path / "codec"), "--out", str(tmp_path / "x"), "--decoder-only", "--max-shard-mb", "5"])
+    load_decoder_weights(b, tmp_path / "out" / DECODER_FILE)
+
+
+def test_tts_pipeline_loads_the_decoder_its_folder_ships(tmp_path):
+    a, b = _pair()
+    b.save_pretrained(tmp_path / "codec")  # the codec the TTS names; `a` holds the decoder it was "tuned with"
+    tts = CATTTSModel(CATTTSConfig(num_quantizers=3, codebook_size=TINY["codebook_size"], hidden_size=32, num_layers=1,
+                                   num_heads=2, intermediate_size=64, depth_hidden_size=32, depth_num_layers=1,
+                                   depth_num_heads=2, depth_intermediate_size=64, max_positions=256,
+                                   codec_name=str(tmp_path / "codec"), codec_weights_id=b.codes_fingerprint(),
+                                   text_vocab_size=CharTokenizer().vocab_size))
+    tts.save_pretrained(tmp_path / "tts")
+    codes = torch.randint(0, TINY["codebook_size"], (1, 3, 10))
+    plain = TTSPipeline.from_pretrained(tmp_path / "tts")
+    assert torch.equal(_decode(plain.codec, codes), _decode(b, codes))  # no decoder file: the codec's own
+
+    save_decoder_weights(a, tmp_path / "tts" / DECODER_FILE, dtype=torch.float32)
+    own = TTSPipeline.from_pretrained(tmp_path / "tts")
+    assert torch.equal(_decode(own.codec, codes), _decode(a, codes))
+    assert str(tmp_path / "tts" / DECODER_FILE) in own.codec.weights_source
+    given = TTSPipeline.from_pretrained(tmp_path / "tts", codec=tmp_path / "codec")  # a codec asked for: as it is
+    assert torch.equal(_decode(given.codec, codes), _decode(b, codes))
