@@ -217,15 +217,18 @@ def read_codes(path: PathLike) -> CodesFile:
     return out
 
 
-def check_codec_weights(codec, expected_weights_id: str, what: str) -> None:
+RETRAIN_REMEDY = "pass the codec it was trained with, or train it again on codes from this one (catcodec tokenize re-encodes the data)"
+
+
+def check_codec_weights(codec, expected_weights_id: str, what: str, remedy: str = RETRAIN_REMEDY) -> None:
     """Refuse a codec whose encoder and quantizer differ from the ones `what` (e.g. "the TTS model") was trained
-    on: the same code values would mean other sounds. An empty `expected_weights_id` (not recorded) passes."""
+    on: the same code values would mean other sounds. An empty `expected_weights_id` (not recorded) passes.
+    `remedy` ends the message: what the user can do instead."""
     actual = _other_weights(codec, expected_weights_id)
     if actual is not None:
         raise ValueError(
             f"{what} was trained on the codes of codec weights {expected_weights_id}, but this codec's weights are "
-            f"{actual} (another version gives the same code values other meanings): pass the codec it was trained "
-            f"with, or train it again on codes from this one (catcodec tokenize re-encodes the data)"
+            f"{actual} (another version gives the same code values other meanings): {remedy}"
         )
 
 

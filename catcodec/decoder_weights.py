@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from .atomic import atomic_write
+from .codes_file import check_codec_weights
 from .messages import quote
 
 PREFIX = "decoder."
@@ -47,17 +48,15 @@ def load_decoder_weights(model, path: str | Path) -> None:
     try:
         with safe_open(str(path), "pt") as f:
             metadata = f.metadata() or {}
-        tensors = load_file(str(path))
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
     except (SafetensorError, OSError) as exc:
         raise ValueError(f"{quote(path)} is not a readable safetensors file: {exc}") from None
     config_hash = model.config.architecture_hash()
     if metadata.get("config_hash", config_hash) != config_hash:
         raise ValueError(f"the decoder in {quote(path)} is for codec config {metadata['config_hash']}, "
                          f"not this codec's {config_hash}")
-    weights_id = metadata.get("weights_id", "")
-    if weights_id and weights_id != model.codes_fingerprint():
-        raise ValueError(f"the decoder in {quote(path)} was trained on the codes of codec weights {weights_id}, but "
-                         f"this codec's are {model.codes_fingerprint()}: load it into the codec it was trained with")
+    check_codec_weights(model, metadata.get("weights_id", ""), f"the decoder in {quote(path)}",
+                        remedy="load it into the codec it was trained with")
     own = {name: value for name, value in model.state_dict().items() if name.startswith(PREFIX)}
     missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
     if missing or unexpected:

@@ -55,7 +55,7 @@ def test_decoder_is_refused_by_a_codec_with_other_codes_or_shape(tmp_path):
     path = save_decoder_weights(a, tmp_path / DECODER_FILE)
     torch.manual_seed(5)
     other = CATModel(CATConfig(**TINY))  # same shape, other encoder: the same code values mean other sounds
-    with pytest.raises(ValueError, match=r"was trained on the codes of codec weights .* this codec's are"):
+    with pytest.raises(ValueError, match=r"the decoder in .* was trained on the codes of codec weights .* but this codec's weights are .*: load it into the codec it was trained with"):
         load_decoder_weights(other, path)
     smaller = CATModel(CATConfig(**{**TINY, "stage_dims": [32, 32, 32, 64]}))
     with pytest.raises(ValueError, match="is for codec config"):
