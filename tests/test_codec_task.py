@@ -239,6 +239,27 @@ def test_warm_start_refuses_dac_entries_into_unit_codes(tmp_path, make_model):
         warm_start(make_model(seed=2, unit_codes=True), str(tmp_path / "dac"))
 
 
+def test_warm_start_into_a_deeper_decoder_keeps_the_codes_and_starts_near_the_source(tmp_path, make_model):
+    """Growing a decoder stage by layers (codec v7's recipe): every saved tensor is copied, only the new layers are
+    fresh, the codes are the source's, and the output starts close to the source's (the layer scale keeps each new
+    block near the identity), so training continues from the source rather than from a broken decoder."""
+    from catcodec.training_task import warm_start
+
+    trained = make_model(seed=1)
+    trained.save_pretrained(tmp_path / "trained")
+    layers = list(trained.config.decoder_stage_layers)
+    grown = make_model(seed=2, decoder_stage_layers=[layers[0] + 2, *layers[1:]])
+    left = warm_start(grown, str(tmp_path / "trained"))
+    assert left and all(name.startswith("decoder.stages.0.layers.") for name in left)
+    assert {name.split(".")[4] for name in left} == {str(layers[0]), str(layers[0] + 1)}
+    probe = torch.sin(torch.arange(6400) / 7.0)[None, None] * 0.3 + 0.05 * torch.randn(1, 1, 6400, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        codes = trained.encode(probe).audio_codes
+        assert torch.equal(grown.encode(probe).audio_codes, codes)
+        want, got = trained.decode(codes).audio_values, grown.decode(codes).audio_values
+    change = float((got - want).norm() / want.norm())
+    assert 0 < change < 1e-3, change  # about 8e-5 here; 7e-3 with the new blocks at full scale (layer_scale_init 1)
+
 def test_fresh_dac_quantizer_is_calibrated_so_the_residual_shrinks_and_unit_codes_are_left_alone():
     """A fresh DAC-style model (the preset's default) starts with each quantizer layer taking part of its residual
     away; unit-code layers (v0-v3 recipes) keep their plain initialisation."""
