@@ -240,9 +240,10 @@ def test_warm_start_refuses_dac_entries_into_unit_codes(tmp_path, make_model):
 
 
 def test_warm_start_into_a_deeper_decoder_keeps_the_codes_and_starts_near_the_source(tmp_path, make_model):
-    """Growing a decoder stage by layers (codec v7's recipe): every saved tensor is copied, only the new layers are
-    fresh, the codes are the source's, and the output starts close to the source's (the layer scale keeps each new
-    block near the identity), so training continues from the source rather than from a broken decoder."""
+    """Growing a decoder stage by layers (configs/codec_small_cpu_v11_deeper_decoder.yaml): every saved tensor is
+    copied, only the new layers are fresh, the codes are the source's, and the output starts close to the source's
+    (the layer scale keeps each new block near the identity), so training continues from the source rather than
+    from a broken decoder."""
     from catcodec.training_task import warm_start
 
     trained = make_model(seed=1)
