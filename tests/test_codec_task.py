@@ -194,6 +194,12 @@ def test_two_process_ddp_equals_single_process(tmp_path, corpus):
         assert torch.allclose(v, ddp_phase1[k], atol=1e-4, rtol=0), f"DDP and single process differ at {k}"
 
 
+def _warm_start_probe() -> torch.Tensor:
+    """[1, 1, 6400] tone plus a little seeded noise: what the warm-start tests encode and decode."""
+    noise = torch.randn(1, 1, 6400, generator=torch.Generator().manual_seed(0))
+    return torch.sin(torch.arange(6400) / 7.0)[None, None] * 0.3 + 0.05 * noise
+
+
 def test_warm_start_copies_matching_tensors_and_keeps_a_new_head_fresh(tmp_path, make_model):
     from catcodec.training_task import warm_start
 
@@ -221,7 +227,7 @@ def test_warm_start_releases_unit_codes_with_the_same_codes_and_outputs(tmp_path
     warm_start(fresh, str(tmp_path / "trained"))
     assert "unit codes released" in capsys.readouterr().out
     assert not fresh.config.unit_codes and not any(layer.unit_codes for layer in fresh.quantizer.layers)
-    probe = torch.sin(torch.arange(6400) / 7.0)[None, None] * 0.3 + 0.05 * torch.randn(1, 1, 6400, generator=torch.Generator().manual_seed(0))
+    probe = _warm_start_probe()
     with torch.no_grad():
         want, got = trained.encode(probe).audio_codes, fresh.encode(probe).audio_codes
         assert torch.equal(got, want)
@@ -253,13 +259,14 @@ def test_warm_start_into_a_deeper_decoder_keeps_the_codes_and_starts_near_the_so
     left = warm_start(grown, str(tmp_path / "trained"))
     assert left and all(name.startswith("decoder.stages.0.layers.") for name in left)
     assert {name.split(".")[4] for name in left} == {str(layers[0]), str(layers[0] + 1)}
-    probe = torch.sin(torch.arange(6400) / 7.0)[None, None] * 0.3 + 0.05 * torch.randn(1, 1, 6400, generator=torch.Generator().manual_seed(0))
+    probe = _warm_start_probe()
     with torch.no_grad():
         codes = trained.encode(probe).audio_codes
         assert torch.equal(grown.encode(probe).audio_codes, codes)
         want, got = trained.decode(codes).audio_values, grown.decode(codes).audio_values
     change = float((got - want).norm() / want.norm())
     assert 0 < change < 1e-3, change  # about 8e-5 here; 7e-3 with the new blocks at full scale (layer_scale_init 1)
+
 
 def test_fresh_dac_quantizer_is_calibrated_so_the_residual_shrinks_and_unit_codes_are_left_alone():
     """A fresh DAC-style model (the preset's default) starts with each quantizer layer taking part of its residual
