@@ -9,6 +9,8 @@ hybrid (the decoded audio with one part of its spectrum taken from the reference
 high band, envelope, fine structure) is scored. A part whose swap lifts a metric a lot is where the codec loses
 it. With --oracle-pitch (models with a harmonic branch), the decoder is also run with its pitch and voicing
 replaced by the reference's YIN track: a large gain there would mean the pitch, not the spectrum, is the limit.
+With --unquantized, the decoder also reads the encoder's latent with the quantizer bypassed (its input and output
+projections only): no gain there means the codes are not the limit, the latent or the decoder is.
 For a model with a harmonic branch it also prints how loud the branch sings each harmonic against the same
 harmonic in the reference (median over voiced frames, dB): a branch far below the speech leaves those harmonics
 to the main head.
@@ -39,6 +41,11 @@ from catcodec.pitch import estimate_pitch, harmonic_amplitudes  # noqa: E402
 from training.data.manifest import read_manifest  # noqa: E402
 
 ORACLE_PITCH = "oracle_pitch"
+UNQUANTIZED = "unquantized"
+ROW_MEANINGS = {
+    ORACLE_PITCH: "pitch and voicing of the harmonic branch (YIN track of the reference)",
+    UNQUANTIZED: "nothing; the decoder reads the encoder's latent, quantizer bypassed",
+}
 
 
 def oracle_pitch_logits(head, f0: torch.Tensor, voiced: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,6 +115,16 @@ def decode(model: CATModel, codes: torch.Tensor, length: int):
     return audio.reshape(-1)[:length].double().cpu().numpy(), controls
 
 
+def decode_unquantized(model: CATModel, x: torch.Tensor, length: int) -> np.ndarray:
+    """Waveform [1, 1, T] -> the decoder's output on the encoder's latent with no quantization error (the
+    quantizer's input projection, then its output projection), as float64 numpy cut to `length`."""
+    q = model.quantizer
+    hop = model.config.hop_length
+    x = torch.nn.functional.pad(x, (0, -x.shape[-1] % hop))
+    audio, _ = model.decoder(q.output_proj(q.input_proj(model.encoder(x))), return_controls=True)
+    return audio.reshape(-1)[:length].double().cpu().numpy()
+
+
 def score(ref: np.ndarray, signals: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     return {name: {"pesq_wb": pesq_wb(ref, signal), "stoi": stoi(ref, signal)} for name, signal in signals.items()}
 
@@ -120,7 +137,7 @@ def print_table(title: str, names: list[str], rows: list[dict]) -> dict[str, dic
     print(f"{'hybrid':26s} {'PESQ-WB':>8s} {'gain':>6s} {'STOI':>7s} {'gain':>7s}  takes from the reference")
     for name in names:
         m = medians[name]
-        what = HYBRIDS.get(name, "pitch and voicing of the harmonic branch (YIN track of the reference)")
+        what = HYBRIDS.get(name) or ROW_MEANINGS[name]
         print(f"{name:26s} {m['pesq_wb']:8.3f} {m['pesq_wb'] - base['pesq_wb']:+6.2f} {m['stoi']:7.3f} "
               f"{m['stoi'] - base['stoi']:+7.3f}  {what}")
     print()
@@ -134,6 +151,7 @@ def main() -> None:
     parser.add_argument("--max-items", type=int, default=6)
     parser.add_argument("--num-quantizers", type=int, default=16)
     parser.add_argument("--oracle-pitch", action="store_true", help="also decode with the reference's YIN pitch")
+    parser.add_argument("--unquantized", action="store_true", help="also decode the unquantized latent")
     parser.add_argument("--baseline", action="append", default=[], help="a baseline codec to diagnose too, e.g. opus:6")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
@@ -154,7 +172,8 @@ def main() -> None:
             sys.exit(f"baseline {b.name} is not available: {why}")
     items = [as_item(e) for e in select_items(read_manifest(args.manifest), args.max_items)]
     cat = f"CAT q{args.num_quantizers}"
-    systems = {cat: list(HYBRIDS) + ([ORACLE_PITCH] if args.oracle_pitch else [])}
+    extra_rows = [name for name, wanted in ((ORACLE_PITCH, args.oracle_pitch), (UNQUANTIZED, args.unquantized)) if wanted]
+    systems = {cat: list(HYBRIDS) + extra_rows}
     systems.update({b.label: list(HYBRIDS) for b in baselines})
     rows: dict[str, list[dict]] = {name: [] for name in systems}
     gaps: list[torch.Tensor] = []
@@ -170,6 +189,8 @@ def main() -> None:
             if args.oracle_pitch:
                 with pitch_from_track(model, x):
                     signals[ORACLE_PITCH] = time_align(ref, decode(model, codes, n)[0])[0][:n]
+            if args.unquantized:
+                signals[UNQUANTIZED] = time_align(ref, decode_unquantized(model, x, n))[0][:n]
             rows[cat].append({"id": entry.id, **score(ref, signals)})
             if controls is not None:
                 gaps.append(harmonic_level_gaps(model, controls, x))
