@@ -116,12 +116,10 @@ def decode(model: CATModel, codes: torch.Tensor, length: int):
 
 
 def decode_unquantized(model: CATModel, x: torch.Tensor, length: int) -> np.ndarray:
-    """Waveform [1, 1, T] -> the decoder's output on the encoder's latent with no quantization error (the
-    quantizer's input projection, then its output projection), as float64 numpy cut to `length`."""
-    q = model.quantizer
-    hop = model.config.hop_length
-    x = torch.nn.functional.pad(x, (0, -x.shape[-1] % hop))
-    audio, _ = model.decoder(q.output_proj(q.input_proj(model.encoder(x))), return_controls=True)
+    """Waveform [1, 1, T] -> the decoder's output on the encoder's latent with no quantization error
+    (`ResidualVectorQuantizer.unquantized`), as float64 numpy cut to `length`."""
+    x = torch.nn.functional.pad(x, (0, -x.shape[-1] % model.config.hop_length))  # whole frames, as encode pads
+    audio, _ = model.decoder(model.quantizer.unquantized(model.encoder(x)), return_controls=True)
     return audio.reshape(-1)[:length].double().cpu().numpy()
 
 

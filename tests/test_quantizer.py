@@ -397,3 +397,15 @@ def test_fresh_dac_layers_overshoot_until_calibrated_then_shrink_the_residual():
     assert shares[-1] < 0.9
     with pytest.raises(ValueError, match="unit-code layers"):
         _rvq(unit_codes=True).calibrate_fresh_layers(latents)
+
+
+def test_unquantized_is_what_a_full_bypass_lets_through():
+    """`unquantized` equals training's output at `bypass` = 1, and differs from the quantized output."""
+    rvq, x = _rvq(), _x()
+    want = rvq.unquantized(x)
+    assert want.shape == x.shape
+    rvq.train()
+    rvq.bypass = 1.0
+    assert torch.allclose(rvq(x).quantized, want, atol=1e-6)
+    rvq.bypass = 0.0
+    assert (rvq(x).quantized - want).abs().max() > 1e-3

@@ -237,6 +237,11 @@ class ResidualVectorQuantizer(nn.Module):
             scales.append(scale)
         return scales
 
+    def unquantized(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder output [..., input_dim] -> what the decoder would read with no quantization error (the path
+        `bypass` blends in during training): for diagnosing whether the codes limit a model."""
+        return self.output_proj(self.input_proj(x))
+
     def forward(self, x: torch.Tensor, num_quantizers: int | None = None) -> QuantizerOutput:
         """Training/analysis pass. In training mode, a `dropout` fraction of items keeps a random number
         of layers (1..K); the layers they skip still run but contribute and are penalised zero, so every
