@@ -118,8 +118,8 @@ def decode(model: CATModel, codes: torch.Tensor, length: int):
 def decode_unquantized(model: CATModel, x: torch.Tensor, length: int) -> np.ndarray:
     """Waveform [1, 1, T] -> the decoder's output on the encoder's latent with no quantization error
     (`ResidualVectorQuantizer.unquantized`), as float64 numpy cut to `length`."""
-    x = torch.nn.functional.pad(x, (0, -x.shape[-1] % model.config.hop_length))  # whole frames, as encode pads
-    audio, _ = model.decoder(model.quantizer.unquantized(model.encoder(x)), return_controls=True)
+    wav, _ = model._prepare_input(x, None, None)  # checked and padded to whole frames, as `encode` does
+    audio, _ = model.decoder(model.quantizer.unquantized(model.encoder(wav)), return_controls=True)
     return audio.reshape(-1)[:length].double().cpu().numpy()
 
 
