@@ -122,7 +122,7 @@ def main() -> None:
     if args.asr_model:
         from asr.pipeline import ASRPipeline
 
-        asr = ASRPipeline.from_pretrained(args.asr_model, codec=tts.codec)
+        asr = ASRPipeline.from_pretrained(args.asr_model)  # the ASR hears the audio through its own codec
     voices = held_out_voices(args.voices)
     list(tts.stream("Warm up.", max_seconds=0.5))  # first-call costs (allocations, kernels) out of the timings
 

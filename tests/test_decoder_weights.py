@@ -12,7 +12,7 @@ from catcodec.export import main as export_main
 from tests.helpers.tiny import TINY
 from tts.configuration_tts import CATTTSConfig
 from tts.modeling_tts import CATTTSModel
-from tts.pipeline import TTSPipeline
+from tts.pipeline import CODEC_DIR, TTSPipeline
 from tts.text import CharTokenizer
 
 
@@ -97,3 +97,48 @@ def test_tts_pipeline_loads_the_decoder_its_folder_ships(tmp_path):
     assert str(tmp_path / "tts" / DECODER_FILE) in own.codec.weights_source
     given = TTSPipeline.from_pretrained(tmp_path / "tts", codec=tmp_path / "codec")  # a codec asked for: as it is
     assert torch.equal(_decode(given.codec, codes), _decode(b, codes))
+
+
+def test_export_puts_a_decoder_into_a_whole_codec(tmp_path, capsys):
+    a, b = _pair()
+    b.save_pretrained(tmp_path / "codec")
+    save_decoder_weights(a, tmp_path / DECODER_FILE, dtype=torch.float32)
+    out = tmp_path / "out"
+    assert export_main([str(tmp_path / "codec"), "--out", str(out), "--decoder", str(tmp_path / DECODER_FILE),
+                        "--dtype", "float32"]) == 0
+    merged = CATModel.from_pretrained(out).eval()
+    codes = torch.randint(0, TINY["codebook_size"], (1, 3, 10))
+    assert torch.equal(_decode(merged, codes), _decode(a, codes))  # a's decoder ...
+    assert merged.codes_fingerprint() == b.codes_fingerprint()  # ... on b's encoder and quantizer
+    with pytest.raises(SystemExit):
+        export_main([str(tmp_path / "codec"), "--out", str(tmp_path / "x"), "--decoder-only",
+                     "--decoder", str(tmp_path / DECODER_FILE)])
+    torch.manual_seed(5)
+    CATModel(CATConfig(**TINY)).save_pretrained(tmp_path / "other")  # other codes: the decoder does not fit
+    assert export_main([str(tmp_path / "other"), "--out", str(tmp_path / "y"), "--decoder", str(tmp_path / DECODER_FILE)]) == 2
+    assert "was trained on the codes of codec weights" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
+
+
+def test_tts_pipeline_prefers_the_codec_its_folder_carries(tmp_path):
+    """A TTS folder with its own codec/ keeps its codes when the codec its config names has moved on."""
+    old, _ = _pair()
+    torch.manual_seed(7)
+    moved_on = CATModel(CATConfig(**TINY)).eval()  # the default codec now: other codes
+    assert moved_on.codes_fingerprint() != old.codes_fingerprint()
+    moved_on.save_pretrained(tmp_path / "default")
+    tts = CATTTSModel(CATTTSConfig(num_quantizers=3, codebook_size=TINY["codebook_size"], hidden_size=32, num_layers=1,
+                                   num_heads=2, intermediate_size=64, depth_hidden_size=32, depth_num_layers=1,
+                                   depth_num_heads=2, depth_intermediate_size=64, max_positions=256,
+                                   codec_name=str(tmp_path / "default"), codec_weights_id=old.codes_fingerprint(),
+                                   text_vocab_size=CharTokenizer().vocab_size))
+    tts.save_pretrained(tmp_path / "tts")
+    with pytest.raises(ValueError, match="was trained on the codes of codec weights"):
+        TTSPipeline.from_pretrained(tmp_path / "tts")  # no codec of its own: the named one, which has moved on
+    old.save_pretrained(tmp_path / "tts" / CODEC_DIR)
+    carried = TTSPipeline.from_pretrained(tmp_path / "tts")
+    codes = torch.randint(0, TINY["codebook_size"], (1, 3, 10))
+    assert carried.codec.codes_fingerprint() == old.codes_fingerprint()
+    assert torch.equal(_decode(carried.codec, codes), _decode(old, codes))
+    with pytest.raises(ValueError, match="was trained on the codes of codec weights"):
+        TTSPipeline.from_pretrained(tmp_path / "tts", codec=tmp_path / "default")  # asked for: used as it is

@@ -324,6 +324,12 @@ def test_pipelines_load_once_sharing_the_codec(tmp_path, clips):
                              text_vocab_size=CharTokenizer().vocab_size)).save_pretrained(tmp_path / "tts")
     tts, note = load_tts(str(tmp_path / "tts"), codec, str(codec_dir))
     assert note == "" and tts.codec is codec and tts.model.config.num_quantizers == 2  # one codec in memory
+    from tts.pipeline import CODEC_DIR
+
+    _tiny_codec().save_pretrained(tmp_path / "tts" / CODEC_DIR)  # a TTS that carries its codec keeps it
+    tts, note = load_tts(str(tmp_path / "tts"), codec, str(codec_dir))
+    assert note == "" and tts.codec is not codec and tts.codec.weights_source.endswith(CODEC_DIR)
+    shutil.rmtree(tmp_path / "tts" / CODEC_DIR)
     with pytest.raises(DemoError, match="is not a TTS model folder"):
         load_tts(str(tmp_path / "nothing"), codec, str(codec_dir))
     if not (TTS_BUNDLED / "config.json").is_file():

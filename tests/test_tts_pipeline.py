@@ -168,6 +168,7 @@ def test_bundled_weights_follow_their_text_and_stop_by_themselves():
     torch.set_num_threads(2)
     tts = TTSPipeline.from_pretrained()  # refuses a codec whose codes differ from the ones it was trained on
     model, k = tts.model.eval(), tts.model.config.num_quantizers
+    assert tts.codec.codes_fingerprint() == model.config.codec_weights_id  # the codec its folder carries (codec/)
     wav = load_audio(EXAMPLE_AUDIO, tts.sampling_rate)
     text = "Six spoons of fresh snow peas, five thick slabs of blue cheese, and maybe a snack for her brother Bob."
     ids = torch.tensor([tts.tokenizer.encode(text)])

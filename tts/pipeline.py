@@ -40,6 +40,9 @@ MIN_CHARACTERS_PER_SECOND = 3.0  # slower than the slowest speech: a prompt's ra
 # their silences: 0.3-0.9 s after the bundled prompt), so end of speech waits for that pause too; without it a short
 # text ("Thank you.") ended inside the pause and came out silent.
 PROMPT_PAUSE_SECONDS = 0.8
+# A TTS folder may carry the whole codec it reads and writes (config.json + weights in this subfolder), so that it
+# keeps working when the default codec moves on to new codes; the bundled model does (its model card).
+CODEC_DIR = "codec"
 
 
 class TTSPipeline:
@@ -56,11 +59,13 @@ class TTSPipeline:
 
     @classmethod
     def from_pretrained(cls, tts_path: str | Path | None = None, codec: str | Path | CATModel | None = None) -> "TTSPipeline":
-        """A TTS model folder (default: the bundled `cat-tts-small`) and its codec (default: the one it names,
-        with the decoder the folder ships in `codec_decoder.safetensors` when it has one; a codec passed here
-        is used as it is)."""
+        """A TTS model folder (default: the bundled `cat-tts-small`) and its codec. The default codec is the one
+        the folder carries in `codec/` when it has one, else the one its config names, with the decoder the folder
+        ships in `codec_decoder.safetensors` when it has one; a codec passed here is used as it is."""
         folder = find_model_folder(tts_path, PRETRAINED, DEFAULT_MODEL, "a TTS", TRAIN_HINT)
         model = CATTTSModel.from_pretrained(folder)
+        if codec is None and (folder / CODEC_DIR / "config.json").is_file():
+            codec = CATModel.from_pretrained(folder / CODEC_DIR)
         if not isinstance(codec, CATModel):
             own_decoder = folder / DECODER_FILE if codec is None else None
             codec = CATModel.from_pretrained(codec or model.config.codec_name)
