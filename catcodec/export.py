@@ -10,6 +10,7 @@ built on CAT codes that ships the decoder it was tuned with. `--decoder FILE` pu
 codec before writing it whole: the bundled TTS carries its codec so (v6's encoder and quantizer, v4's decoder):
 
     python -m catcodec.export runs/codec_v6 --decoder codec_decoder.safetensors --out tts/pretrained/cat-tts-small/codec
+
 `--max-shard-mb 15` splits the weights into files of at most that size plus an index (transformers' sharded
 format, which `from_pretrained` reads as it is): for carrying a model where files are size-limited.
 """

@@ -142,3 +142,6 @@ def test_tts_pipeline_prefers_the_codec_its_folder_carries(tmp_path):
     assert torch.equal(_decode(carried.codec, codes), _decode(old, codes))
     with pytest.raises(ValueError, match="was trained on the codes of codec weights"):
         TTSPipeline.from_pretrained(tmp_path / "tts", codec=tmp_path / "default")  # asked for: used as it is
+    moved_on.save_pretrained(tmp_path / "tts" / CODEC_DIR)  # a stale codec/ left by an export over the folder
+    with pytest.raises(ValueError, match=r"the codec in .*codec.* is not the one it was trained with"):
+        TTSPipeline.from_pretrained(tmp_path / "tts")

@@ -22,6 +22,7 @@ from catcodec import CATModel
 from catcodec.audio import load_audio
 from catcodec.codes_file import check_codec_weights
 from catcodec.decoder_weights import DECODER_FILE, load_decoder_weights
+from catcodec.messages import quote
 from catcodec.model_folders import find_model_folder
 from catcodec.streaming import StreamingDecoder
 from training.generation import SamplingConfig
@@ -66,6 +67,9 @@ class TTSPipeline:
         model = CATTTSModel.from_pretrained(folder)
         if codec is None and (folder / CODEC_DIR / "config.json").is_file():
             codec = CATModel.from_pretrained(folder / CODEC_DIR)
+            check_codec_weights(codec, model.config.codec_weights_id, f"the TTS model in {quote(folder)}",
+                                remedy=f"the codec in {quote(folder / CODEC_DIR)} is not the one it was trained with "
+                                       "(a model exported over another's folder?): remove that folder or put its own there")
         if not isinstance(codec, CATModel):
             own_decoder = folder / DECODER_FILE if codec is None else None
             codec = CATModel.from_pretrained(codec or model.config.codec_name)
