@@ -17,7 +17,7 @@ from catcodec.messages import quote, reason
 from tts.phonemes import PhonemizerUnavailable
 from tts.pipeline import DEFAULT_MODEL as TTS_DEFAULT_MODEL
 from tts.pipeline import PRETRAINED as TTS_PRETRAINED
-from tts.pipeline import CODEC_DIR, TTSPipeline
+from tts.pipeline import TTSPipeline, carried_codec
 
 from .errors import DemoError
 
@@ -35,7 +35,7 @@ def _same_codec(name: str, other: str) -> bool:
 def _codec_for(folder: Path, codec: CATModel, codec_name: str) -> CATModel | None:
     """The demo's codec when the model in `folder` names it (its config's codec_name) and ships no codec or decoder
     of its own, else None: the pipeline then loads the codec its model was trained on (with that decoder)."""
-    if (folder / DECODER_FILE).is_file() or (folder / CODEC_DIR / "config.json").is_file():
+    if (folder / DECODER_FILE).is_file() or carried_codec(folder) is not None:
         return None
     try:
         wanted = json.loads((folder / "config.json").read_text()).get("codec_name")

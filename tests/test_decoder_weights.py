@@ -26,6 +26,15 @@ def _pair() -> tuple[CATModel, CATModel]:
     return a, b
 
 
+def _save_tiny_tts(folder, codec_name, codes_id: str) -> None:
+    """A tiny untrained CAT-TTS that names `codec_name` and was "trained" on the codes `codes_id`, saved to `folder`."""
+    CATTTSModel(CATTTSConfig(num_quantizers=3, codebook_size=TINY["codebook_size"], hidden_size=32, num_layers=1,
+                             num_heads=2, intermediate_size=64, depth_hidden_size=32, depth_num_layers=1,
+                             depth_num_heads=2, depth_intermediate_size=64, max_positions=256,
+                             codec_name=str(codec_name), codec_weights_id=codes_id,
+                             text_vocab_size=CharTokenizer().vocab_size)).save_pretrained(folder)
+
+
 def _decode(model: CATModel, codes: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return model.decode(codes).audio_values
@@ -81,12 +90,7 @@ def test_export_decoder_only(tmp_path, capsys):
 def test_tts_pipeline_loads_the_decoder_its_folder_ships(tmp_path):
     a, b = _pair()
     b.save_pretrained(tmp_path / "codec")  # the codec the TTS names; `a` holds the decoder it was "tuned with"
-    tts = CATTTSModel(CATTTSConfig(num_quantizers=3, codebook_size=TINY["codebook_size"], hidden_size=32, num_layers=1,
-                                   num_heads=2, intermediate_size=64, depth_hidden_size=32, depth_num_layers=1,
-                                   depth_num_heads=2, depth_intermediate_size=64, max_positions=256,
-                                   codec_name=str(tmp_path / "codec"), codec_weights_id=b.codes_fingerprint(),
-                                   text_vocab_size=CharTokenizer().vocab_size))
-    tts.save_pretrained(tmp_path / "tts")
+    _save_tiny_tts(tmp_path / "tts", tmp_path / "codec", b.codes_fingerprint())
     codes = torch.randint(0, TINY["codebook_size"], (1, 3, 10))
     plain = TTSPipeline.from_pretrained(tmp_path / "tts")
     assert torch.equal(_decode(plain.codec, codes), _decode(b, codes))  # no decoder file: the codec's own
@@ -127,12 +131,7 @@ def test_tts_pipeline_prefers_the_codec_its_folder_carries(tmp_path):
     moved_on = CATModel(CATConfig(**TINY)).eval()  # the default codec now: other codes
     assert moved_on.codes_fingerprint() != old.codes_fingerprint()
     moved_on.save_pretrained(tmp_path / "default")
-    tts = CATTTSModel(CATTTSConfig(num_quantizers=3, codebook_size=TINY["codebook_size"], hidden_size=32, num_layers=1,
-                                   num_heads=2, intermediate_size=64, depth_hidden_size=32, depth_num_layers=1,
-                                   depth_num_heads=2, depth_intermediate_size=64, max_positions=256,
-                                   codec_name=str(tmp_path / "default"), codec_weights_id=old.codes_fingerprint(),
-                                   text_vocab_size=CharTokenizer().vocab_size))
-    tts.save_pretrained(tmp_path / "tts")
+    _save_tiny_tts(tmp_path / "tts", tmp_path / "default", old.codes_fingerprint())
     with pytest.raises(ValueError, match="was trained on the codes of codec weights"):
         TTSPipeline.from_pretrained(tmp_path / "tts")  # no codec of its own: the named one, which has moved on
     old.save_pretrained(tmp_path / "tts" / CODEC_DIR)

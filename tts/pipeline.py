@@ -46,6 +46,12 @@ PROMPT_PAUSE_SECONDS = 0.8
 CODEC_DIR = "codec"
 
 
+def carried_codec(folder: Path) -> Path | None:
+    """The codec folder a TTS model folder carries (`folder/codec/` with a config), or None."""
+    own = Path(folder) / CODEC_DIR
+    return own if (own / "config.json").is_file() else None
+
+
 class TTSPipeline:
     def __init__(self, model: CATTTSModel, codec: CATModel, tokenizer: CharTokenizer | None = None) -> None:
         if codec.config.num_quantizers < model.config.num_quantizers or codec.config.codebook_size != model.config.codebook_size:
@@ -65,10 +71,11 @@ class TTSPipeline:
         ships in `codec_decoder.safetensors` when it has one; a codec passed here is used as it is."""
         folder = find_model_folder(tts_path, PRETRAINED, DEFAULT_MODEL, "a TTS", TRAIN_HINT)
         model = CATTTSModel.from_pretrained(folder)
-        if codec is None and (folder / CODEC_DIR / "config.json").is_file():
-            codec = CATModel.from_pretrained(folder / CODEC_DIR)
+        own_codec = carried_codec(folder) if codec is None else None
+        if own_codec is not None:
+            codec = CATModel.from_pretrained(own_codec)
             check_codec_weights(codec, model.config.codec_weights_id, f"the TTS model in {quote(folder)}",
-                                remedy=f"the codec in {quote(folder / CODEC_DIR)} is not the one it was trained with "
+                                remedy=f"the codec in {quote(own_codec)} is not the one it was trained with "
                                        "(a model exported over another's folder?): remove that folder or put its own there")
         if not isinstance(codec, CATModel):
             own_decoder = folder / DECODER_FILE if codec is None else None
